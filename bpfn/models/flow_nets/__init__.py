@@ -1,0 +1,3 @@
+from .bi_pointflownet import BiPointFlowNet
+
+__all__ = ['BiPointFlowNet']

@@ -1,0 +1,57 @@
+"""1x1 convolution blocks with LeakyReLU, named as in the original BPF."""
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+LEAKY_RATE = 0.1
+
+
+class Conv1dBlock(nn.Module):
+    """1x1 ``Conv1d`` then LeakyReLU(0.1) over features (B, C, N).
+
+    The layers sit in ``composed_module`` (conv, identity, activation) so
+    that the original checkpoints' key names load unchanged.
+
+    Args:
+        in_channels (int): Input channels ``C_in``.
+        out_channels (int): Output channels ``C_out``.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__()
+        self.composed_module = nn.Sequential(
+            nn.Conv1d(in_channels, out_channels, 1), nn.Identity(),
+            nn.LeakyReLU(LEAKY_RATE))
+
+    def forward(self, x: Tensor) -> Tensor:
+        """(B, C_in, N) -> (B, C_out, N)."""
+        return self.composed_module(x)
+
+
+class Conv2dBlock(nn.Module):
+    """1x1 ``Conv2d`` then LeakyReLU(0.1), applied channel-last.
+
+    Args:
+        in_channels (int): Input channels ``C_in``.
+        out_channels (int): Output channels ``C_out``.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int) -> None:
+        super().__init__()
+        self.composed_module = nn.Sequential(
+            nn.Conv2d(in_channels, out_channels, 1), nn.Identity(),
+            nn.LeakyReLU(LEAKY_RATE))
+
+    def forward(self, x: Tensor) -> Tensor:
+        """(..., C_in) -> (..., C_out): the 1x1 conv on the last dimension."""
+        return F.leaky_relu(
+            pointwise(self.composed_module[0], x), LEAKY_RATE)
+
+
+def pointwise(conv: nn.Module, x: Tensor) -> Tensor:
+    """Apply a 1x1 convolution to channel-last input ``(..., C_in)``.
+
+    A 1x1 convolution is a linear map over channels; applying it to the last
+    dimension avoids permuting the (B, S, K, C) neighbourhood tensors.
+    """
+    weight = conv.weight.reshape(conv.weight.shape[0], -1)
+    return F.linear(x, weight, conv.bias)

@@ -1,0 +1,150 @@
+"""PointConv layers: same-resolution and downsampling."""
+from typing import Optional, Sequence, Tuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from bpfn.ops import (furthest_point_sample, gather_points, group_points,
+                      knn)
+from .conv_block import LEAKY_RATE
+from .weight_net import WeightNet
+
+
+class DecreasedLinear(nn.Module):
+    """Factorised replacement of PointConv's ``Linear(C_in * C_mid, C_out)``.
+
+    A depthwise 1x1 convolution over the ``C_in`` channels (weight
+    ``[C_in, 1, 1, 1]``) and a pointwise convolution to ``C_out / C_mid``
+    channels (weight ``[C_out / C_mid, C_in, 1, 1]``) act on the aggregated
+    (C_in, C_mid) map of every point; flattening gives ``C_out`` outputs. For
+    the level-4 layer of BPF: ``[515,1,1,1]`` and ``[16,515,1,1]``, 16 x 16 =
+    256 outputs instead of ``Linear[256, 8240]``.
+
+    Args:
+        in_channels (int): ``C_in`` (features plus 3 coordinates).
+        mid_channels (int): Weight-net channels ``C_mid``.
+        out_channels (int): ``C_out``, a multiple of ``C_mid``.
+    """
+
+    def __init__(self, in_channels: int, mid_channels: int,
+                 out_channels: int) -> None:
+        super().__init__()
+        if out_channels % mid_channels:
+            raise ValueError(
+                f'DecreasedLinear: out_channels={out_channels} must be a '
+                f'multiple of the weight-net channels {mid_channels}')
+        self.depthwise = nn.Conv2d(
+            in_channels, in_channels, 1, groups=in_channels)
+        self.pointwise = nn.Conv2d(in_channels, out_channels // mid_channels,
+                                   1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Aggregated map (B, S, C_in, C_mid) -> (B, S, C_out)."""
+        batch, num_points = x.shape[:2]
+        x = self.pointwise(self.depthwise(x.transpose(1, 2)))  # B,C',S,W
+        return x.transpose(1, 2).reshape(batch, num_points, -1)
+
+
+class PointConv(nn.Module):
+    """PointConv on the points' own neighbourhoods (no downsampling).
+
+    Args:
+        num_neighbors (int): Neighbours ``K``.
+        in_channels (int): Input feature channels plus 3 (coordinates).
+        out_channels (int): Output channels.
+        weightnet (int): Weight-net output channels ``C_mid``.
+            Defaults to 16.
+        weightnet_hidden (Sequence[int]): Weight-net hidden widths.
+            Defaults to (8, 8).
+        use_bn (bool): BatchNorm after the linear layer. Defaults to False.
+        linear_type (str): ``'Linear'`` or ``'DecreasedLinear'``.
+            Defaults to ``'Linear'``.
+    """
+
+    def __init__(self,
+                 num_neighbors: int,
+                 in_channels: int,
+                 out_channels: int,
+                 weightnet: int = 16,
+                 weightnet_hidden: Sequence[int] = (8, 8),
+                 use_bn: bool = False,
+                 linear_type: str = 'Linear') -> None:
+        super().__init__()
+        self.num_neighbors = num_neighbors
+        self.weightnet = WeightNet(3, weightnet, weightnet_hidden)
+        if linear_type == 'Linear':
+            self.linear = nn.Linear(weightnet * in_channels, out_channels)
+        elif linear_type == 'DecreasedLinear':
+            self.linear = DecreasedLinear(in_channels, weightnet,
+                                          out_channels)
+        else:
+            raise ValueError(f"linear_type must be 'Linear' or "
+                             f"'DecreasedLinear', got {linear_type!r}")
+        self.bn_linear = nn.BatchNorm1d(out_channels) if use_bn else None
+
+    def aggregate(self, xyz: Tensor, new_xyz: Tensor, feats: Tensor,
+                  idx: Tensor) -> Tensor:
+        """Weight and sum each neighbourhood, then the linear layer.
+
+        Args:
+            xyz (Tensor): Neighbour candidates, shape (B, N, 3).
+            new_xyz (Tensor): Centres, shape (B, S, 3).
+            feats (Tensor): Features of ``xyz``, shape (B, C, N).
+            idx (Tensor): Neighbour indices, shape (B, S, K).
+
+        Returns:
+            Tensor: Features of the centres, shape (B, C_out, S).
+        """
+        batch, num_centres = new_xyz.shape[:2]
+        rel_xyz = group_points(xyz, idx) - new_xyz.unsqueeze(2)  # B,S,K,3
+        grouped = torch.cat(
+            [rel_xyz, group_points(feats.transpose(1, 2), idx)], dim=-1)
+        weights = self.weightnet(rel_xyz)  # B,S,K,W
+        agg = torch.matmul(grouped.transpose(2, 3), weights)  # B,S,C,W
+        if isinstance(self.linear, nn.Linear):
+            agg = agg.reshape(batch, num_centres, -1)
+        out = self.linear(agg).transpose(1, 2)  # B,C_out,S
+        if self.bn_linear is not None:
+            out = self.bn_linear(out)
+        return F.leaky_relu(out, LEAKY_RATE)
+
+    def forward(self,
+                xyz: Tensor,
+                feats: Tensor,
+                idx: Optional[Tensor] = None) -> Tensor:
+        """(B, N, 3) points with (B, C, N) features -> (B, C_out, N).
+
+        ``idx`` (B, N, K) may pass neighbours already found for ``xyz``.
+        """
+        if idx is None:
+            idx = knn(self.num_neighbors, xyz, xyz)
+        return self.aggregate(xyz, xyz, feats, idx)
+
+
+class PointConvDown(PointConv):
+    """PointConv that downsamples by farthest point sampling.
+
+    Args:
+        num_points (int): Points kept, ``S``.
+        num_neighbors (int): Neighbours ``K`` of each kept point.
+        **kwargs: As :class:`PointConv`.
+    """
+
+    def __init__(self, num_points: int, num_neighbors: int,
+                 *args, **kwargs) -> None:
+        super().__init__(num_neighbors, *args, **kwargs)
+        self.num_points = num_points
+
+    def forward(self, xyz: Tensor,
+                feats: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+        """Downsample (B, N, 3) points with (B, C, N) features.
+
+        Returns:
+            tuple[Tensor, Tensor, Tensor]: Kept points (B, S, 3), their
+            features (B, C_out, S) and their indices (B, S) into N.
+        """
+        fps_idx = furthest_point_sample(xyz, self.num_points)
+        new_xyz = gather_points(xyz, fps_idx)
+        idx = knn(self.num_neighbors, xyz, new_xyz)
+        return new_xyz, self.aggregate(xyz, new_xyz, feats, idx), fps_idx

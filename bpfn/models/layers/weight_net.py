@@ -1,0 +1,49 @@
+"""The weight network of PointConv."""
+from typing import Sequence
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .conv_block import pointwise
+
+
+class WeightNet(nn.Module):
+    """MLP from relative coordinates to ``C_mid`` convolution weights.
+
+    The original creates a BatchNorm layer after every convolution but, with
+    its batch-norm switch off, never applies it. Those layers are kept (so
+    that original checkpoints load and parameter counts match) and frozen,
+    so they take no gradient and do not trouble distributed training.
+
+    Args:
+        in_channels (int): Coordinate channels, 3.
+        out_channels (int): Weight channels ``C_mid`` (16 in the original).
+        hidden_channels (Sequence[int]): Hidden widths. Defaults to (8, 8).
+        use_bn (bool): Apply the BatchNorm layers. Defaults to False, as the
+            original.
+    """
+
+    def __init__(self,
+                 in_channels: int,
+                 out_channels: int,
+                 hidden_channels: Sequence[int] = (8, 8),
+                 use_bn: bool = False) -> None:
+        super().__init__()
+        self.use_bn = use_bn
+        widths = [in_channels, *hidden_channels, out_channels]
+        self.mlp_convs = nn.ModuleList(
+            nn.Conv2d(c_in, c_out, 1)
+            for c_in, c_out in zip(widths[:-1], widths[1:]))
+        self.mlp_bns = nn.ModuleList(nn.BatchNorm2d(c) for c in widths[1:])
+        if not use_bn:
+            self.mlp_bns.requires_grad_(False)
+
+    def forward(self, rel_xyz: Tensor) -> Tensor:
+        """Relative coordinates (B, S, K, 3) -> weights (B, S, K, C_mid)."""
+        x = rel_xyz
+        for conv, bn in zip(self.mlp_convs, self.mlp_bns):
+            x = pointwise(conv, x)
+            if self.use_bn:
+                x = bn(x.movedim(-1, 1)).movedim(1, -1)
+            x = F.relu(x)
+        return x

@@ -1,0 +1,14 @@
+from .furthest_point_sample import furthest_point_sample
+from .gather import gather_points, group_points
+from .interpolate import (interpolate_three_nn, three_interpolate,
+                          three_nn_weights)
+from .knn import knn, square_distance
+
+__all__ = [
+    'furthest_point_sample', 'gather_points', 'group_points', 'knn',
+    'square_distance', 'three_nn_weights', 'three_interpolate',
+    'interpolate_three_nn'
+]
+from .warping import warp_backward  # noqa: E402
+
+__all__ += ['warp_backward']

@@ -1,0 +1,51 @@
+"""Farthest point sampling in plain PyTorch."""
+import torch
+from torch import Tensor
+
+
+def furthest_point_sample(xyz: Tensor, num_samples: int) -> Tensor:
+    """Farthest point sampling with the original CUDA operator's semantics.
+
+    Sampling starts at index 0, keeps each point's running minimum squared
+    distance to the chosen set (initialised to 1e10) and picks the first
+    index of its maximum. The loop runs over the samples; every step is
+    vectorised over the batch and the points.
+
+    Args:
+        xyz (Tensor): Points, shape (B, N, 3).
+        num_samples (int): Number of points to pick, ``S``.
+
+    Returns:
+        Tensor: Indices into N, shape (B, S), int64.
+    """
+    batch, num_points, _ = xyz.shape
+    if num_samples > num_points:
+        raise ValueError(f'furthest_point_sample: cannot pick {num_samples} '
+                         f'points from a cloud of {num_points}')
+    device = xyz.device
+    idx = torch.empty(batch, num_samples, dtype=torch.long, device=device)
+    min_dist = torch.full((batch, num_points), 1e10, dtype=xyz.dtype,
+                          device=device)
+    farthest = torch.zeros(batch, dtype=torch.long, device=device)
+    batch_idx = torch.arange(batch, device=device)
+    for i in range(num_samples):
+        idx[:, i] = farthest
+        centroid = xyz[batch_idx, farthest].unsqueeze(1)
+        dist = ((xyz - centroid)**2).sum(-1)
+        min_dist = torch.minimum(min_dist, dist)
+        farthest = torch.argmax(min_dist, dim=-1)
+    return idx
+
+
+def furthest_point_sample_brute_force(xyz: Tensor,
+                                      num_samples: int) -> Tensor:
+    """Readable per-sample reference implementation (for tests)."""
+    out = []
+    for cloud in xyz:
+        chosen = [0]
+        dist = torch.full((cloud.shape[0], ), 1e10, dtype=cloud.dtype)
+        for _ in range(num_samples - 1):
+            dist = torch.minimum(dist, ((cloud - cloud[chosen[-1]])**2).sum(-1))
+            chosen.append(int(torch.argmax(dist)))
+        out.append(torch.tensor(chosen))
+    return torch.stack(out)
