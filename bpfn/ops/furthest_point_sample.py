@@ -23,18 +23,20 @@ def furthest_point_sample(xyz: Tensor, num_samples: int) -> Tensor:
         raise ValueError(f'furthest_point_sample: cannot pick {num_samples} '
                          f'points from a cloud of {num_points}')
     device = xyz.device
-    idx = torch.empty(batch, num_samples, dtype=torch.long, device=device)
+    coords = xyz.transpose(1, 2).contiguous()  # B, 3, N
+    flat = xyz.reshape(batch * num_points, 3)
+    offsets = torch.arange(batch, device=device) * num_points
     min_dist = torch.full((batch, num_points), 1e10, dtype=xyz.dtype,
                           device=device)
     farthest = torch.zeros(batch, dtype=torch.long, device=device)
-    batch_idx = torch.arange(batch, device=device)
-    for i in range(num_samples):
-        idx[:, i] = farthest
-        centroid = xyz[batch_idx, farthest].unsqueeze(1)
-        dist = ((xyz - centroid)**2).sum(-1)
-        min_dist = torch.minimum(min_dist, dist)
+    chosen = []
+    for _ in range(num_samples):
+        chosen.append(farthest)
+        centroid = flat.index_select(0, farthest + offsets).unsqueeze(-1)
+        dist = (coords - centroid).square_().sum(1)
+        torch.minimum(min_dist, dist, out=min_dist)
         farthest = torch.argmax(min_dist, dim=-1)
-    return idx
+    return torch.stack(chosen, dim=1)
 
 
 def furthest_point_sample_brute_force(xyz: Tensor,

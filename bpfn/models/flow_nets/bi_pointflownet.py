@@ -163,7 +163,10 @@ class BiPointFlowNet(BaseModel):
                              f'{pc1.shape[0]} vs {pc2.shape[0]}')
 
     def _encode(self, xyz: Tensor, feats: Tensor) -> dict:
-        """Feature pyramid of one cloud: (B, N, 3) and (B, 3, N) features."""
+        """Feature pyramid of clouds (B, N, 3) with features (B, 3, N).
+
+        Both clouds of a pair go through the shared encoder as one batch.
+        """
         out = dict(xyz=[xyz], feats=[], fps_idx=[])
         x = self.level0_1(self.level0(feats))
         out['feats'].append(x)
@@ -176,8 +179,7 @@ class BiPointFlowNet(BaseModel):
             out['feats'].append(x)
             out['fps_idx'].append(fps_idx)
             x = getattr(self, f'level{level}_1')(x)
-        xyz4, feats4, _ = self.level4(out['xyz'][-1], x)
-        out['xyz4'], out['feats4'] = xyz4, feats4
+        out['xyz4'], out['feats4'], _ = self.level4(out['xyz'][-1], x)
         return out
 
     def extract(self,
@@ -200,54 +202,56 @@ class BiPointFlowNet(BaseModel):
             ``pc1`` / ``pc2`` (4 tensors (B, N_l, 3)).
         """
         self.check_inputs(pc1, pc2)
+        batch = pc1.shape[0]
         feat1 = pc1 if feat1 is None else feat1
         feat2 = pc2 if feat2 is None else feat2
-        enc1 = self._encode(pc1, feat1.transpose(1, 2))
-        enc2 = self._encode(pc2, feat2.transpose(1, 2))
-        xyz1, xyz2 = enc1['xyz'], enc2['xyz']
+        # Rows [:B] hold cloud 1 and rows [B:] cloud 2 from here on.
+        enc = self._encode(
+            torch.cat([pc1, pc2]), torch.cat([feat1, feat2]).transpose(1, 2))
+        xyz = enc['xyz']
+
+        def split(t: Tensor) -> List[Tensor]:
+            return [t[:batch], t[batch:]]
 
         # Coarsest features, upsampled from level 4 to level 3.
-        up1 = self.deconv4_3(
-            three_interpolate(enc1['feats4'],
-                              *three_nn_weights(xyz1[3], enc1['xyz4'])))
-        up2 = self.deconv4_3(
-            three_interpolate(enc2['feats4'],
-                              *three_nn_weights(xyz2[3], enc2['xyz4'])))
-
+        up = self.deconv4_3(
+            three_interpolate(enc['feats4'],
+                              *three_nn_weights(xyz[3], enc['xyz4'])))
         flows: List[Tensor] = [None] * 4
-        est_feat = flow = None
-        # Interpolation weights from level l + 1 to level l, per cloud.
-        interp1 = interp2 = None
+        est_feat = flow = interp = new = None
         for level in range(3, -1, -1):
-            feats1, feats2 = enc1['feats'][level], enc2['feats'][level]
-            cross = getattr(self, f'cross{level}')
-            estimator = getattr(self, f'flow{level}')
+            xyz1, xyz2 = split(xyz[level])
+            feats1, feats2 = split(enc['feats'][level])
             if level < 3:
-                deconv = getattr(self, f'deconv{level + 1}_{level}')
-                up1 = deconv(three_interpolate(new1, *interp1))
-                up2 = deconv(three_interpolate(new2, *interp2))
+                # interp: three-NN weights from level + 1 to level, both
+                # clouds; new: both clouds' features from the cross layer.
+                up = getattr(self, f'deconv{level + 1}_{level}')(
+                    three_interpolate(new, *interp))
+                interp1 = [t[:batch] for t in interp]
                 up_flow = three_interpolate(flow, *interp1)
-                target = warp_backward(xyz1[level], xyz2[level], up_flow)
+                target = warp_backward(xyz1, xyz2, up_flow)
                 est_in = torch.cat(
                     [feats1, three_interpolate(est_feat, *interp1)], dim=1)
             else:
-                up_flow, target, est_in = None, xyz2[level], feats1
-            idx12 = knn(self.flow_neighbors, target, xyz1[level])
-            new1, new2, cost = cross(xyz1[level], target,
-                                     torch.cat([feats1, up1], dim=1),
-                                     torch.cat([feats2, up2], dim=1), idx12)
-            est_feat, flow = estimator(xyz1[level], est_in, cost, up_flow)
+                up_flow, target, est_in = None, xyz2, feats1
+            up1, up2 = split(up)
+            idx12 = knn(self.flow_neighbors, target, xyz1)
+            new1, new2, cost = getattr(self, f'cross{level}')(
+                xyz1, target, torch.cat([feats1, up1], dim=1),
+                torch.cat([feats2, up2], dim=1), idx12)
+            est_feat, flow = getattr(self, f'flow{level}')(
+                xyz1, est_in, cost, up_flow)
             flows[level] = flow
             if level > 0:
-                interp1 = three_nn_weights(xyz1[level - 1], xyz1[level])
-                interp2 = three_nn_weights(xyz2[level - 1], xyz2[level])
+                new = torch.cat([new1, new2])
+                interp = three_nn_weights(xyz[level - 1], xyz[level])
 
         return dict(
             flows=flows,
-            fps_idx_pc1=enc1['fps_idx'],
-            fps_idx_pc2=enc2['fps_idx'],
-            pc1=xyz1,
-            pc2=xyz2)
+            fps_idx_pc1=[t[:batch] for t in enc['fps_idx']],
+            fps_idx_pc2=[t[batch:] for t in enc['fps_idx']],
+            pc1=[t[:batch] for t in xyz],
+            pc2=[t[batch:] for t in xyz])
 
     # ------------------------------------------------------------------
     def forward(self,

@@ -1,0 +1,150 @@
+import pytest
+import torch
+from mmengine.config import Config
+
+from bpfn.apis import inference_flow, init_model
+from bpfn.models.losses import MultiScaleLoss
+
+TEACHER_CFG = 'configs/bpfn/bpfn_ft3d.py'
+DEVICES = ['cpu'] + (['cuda'] if torch.cuda.is_available() else [])
+
+
+def relative_point_error(pred: torch.Tensor, ref: torch.Tensor):
+    """Per point max |error| over x, y, z over the level's max |value|."""
+    err = (pred.cpu() - ref).abs().amax(dim=1).flatten()
+    return err / ref.abs().max()
+
+
+def assert_matches_reference(out: dict, ref: dict, sample: int = 0):
+    for level, (pred, expected) in enumerate(zip(out['flows'],
+                                                 ref['flows'])):
+        err = relative_point_error(pred[sample:sample + 1], expected)
+        assert torch.quantile(err, 0.99) <= 1e-4, f'level {level}'
+        assert err.max() <= 2e-3, f'level {level}'
+    for key in ('fps_idx_pc1', 'fps_idx_pc2'):
+        for got, expected in zip(out[key], ref[key]):
+            assert torch.equal(got[sample:sample + 1].cpu(), expected.long())
+
+
+@pytest.fixture(scope='module')
+def teacher_ckpt(bpfn_reference, tmp_path_factory):
+    path = tmp_path_factory.mktemp('ckpt') / 'bpfn_original.pth'
+    torch.save(bpfn_reference['state_dict'], path)  # an original BPF file
+    return str(path)
+
+
+@pytest.mark.parametrize('device', [
+    'cpu',
+    pytest.param(
+        'cuda',
+        marks=pytest.mark.skipif(
+            not torch.cuda.is_available(),
+            reason='no CUDA device: the GPU run of the fixture test needs '
+            'one'))
+])
+def test_reproduces_original(bpfn_reference, teacher_ckpt, repo_root,
+                             device):
+    model = init_model(str(repo_root / TEACHER_CFG), teacher_ckpt, device)
+    ref = bpfn_reference
+    out = inference_flow(model, ref['pc1'], ref['pc2'])
+    assert [f.shape for f in out['flows']] == [f.shape for f in ref['flows']]
+    assert_matches_reference(out, ref)
+    loss = MultiScaleLoss()(out['flows'], ref['gt_flow'].to(device),
+                            out['fps_idx_pc1'])
+    assert abs(loss.item() - ref['multiscale_loss']) <= \
+        1e-4 * abs(ref['multiscale_loss'])
+
+
+def test_batch_equals_single_runs(bpfn_reference, teacher_ckpt, repo_root):
+    model = init_model(str(repo_root / TEACHER_CFG), teacher_ckpt)
+    ref = bpfn_reference
+    # Second sample: the reverse pair, a different but valid scene.
+    pc1 = torch.cat([ref['pc1'], ref['pc2']])
+    pc2 = torch.cat([ref['pc2'], ref['pc1']])
+    both = inference_flow(model, pc1, pc2)
+    assert_matches_reference(both, ref, sample=0)
+    single = inference_flow(model, ref['pc2'], ref['pc1'])
+    for got, expected in zip(both['flows'], single['flows']):
+        err = relative_point_error(got[1:], expected)
+        assert torch.quantile(err, 0.99) <= 1e-4 and err.max() <= 2e-3
+    for got, expected in zip(both['fps_idx_pc1'], single['fps_idx_pc1']):
+        assert torch.equal(got[1:], expected)
+
+
+@pytest.mark.parametrize('config,expected', [
+    ('configs/bpfn/bpfn_ft3d.py', 7_958_604),
+    ('configs/bpfn/bpfn-wn8_ft3d.py', 4_475_436),
+    ('configs/bpfn/bpfn-wn4_ft3d.py', 2_733_852),
+    ('configs/bpfn/bpfn-wn48_ft3d.py', 3_857_356),
+    ('configs/bpfn/bpfn-half_ft3d.py', 2_016_892),
+    ('configs/bpfn/bpfn-declinear_ft3d.py', 5_858_194),
+])
+def test_parameter_counts(repo_root, config, expected):
+    model = init_model(str(repo_root / config))
+    assert sum(p.numel() for p in model.parameters()) == expected
+
+
+def test_declinear_level4_shapes(repo_root):
+    model = init_model(str(repo_root / 'configs/bpfn/bpfn-declinear_ft3d.py'))
+    linear = model.level4.linear
+    assert tuple(linear.depthwise.weight.shape) == (515, 1, 1, 1)
+    assert tuple(linear.pointwise.weight.shape) == (16, 515, 1, 1)
+
+
+def test_wn48_assignment(repo_root):
+    model = init_model(str(repo_root / 'configs/bpfn/bpfn-wn48_ft3d.py'))
+    out_channels = {
+        name: m.weightnet.mlp_convs[-1].out_channels
+        for name, m in model.named_modules() if hasattr(m, 'weightnet')
+    }
+    assert out_channels['level4'] == out_channels['level3'] == 8
+    assert out_channels['flow3.pointconv_list.0'] == 8
+    assert out_channels['level2'] == out_channels['level1'] == 4
+    assert out_channels['flow0.pointconv_list.1'] == 4
+
+
+def small_model(**kwargs):
+    cfg = dict(type='BiPointFlowNet', num_points=[128, 64, 32, 16],
+               flow_neighbors=8, feat_neighbors=8, estimator_neighbors=4)
+    cfg.update(kwargs)
+    config = Config(dict(model=cfg, default_scope='bpfn'))
+    return init_model(config)
+
+
+@pytest.mark.parametrize('kwargs', [
+    dict(), dict(width_mult=0.5), dict(weightnet=[4, 4, 4, 8, 8]),
+    dict(level4_block='DecreasedLinear')
+])
+def test_students_train_step(kwargs):
+    model = small_model(**kwargs).train()
+    gen = torch.Generator().manual_seed(0)
+    pc1 = torch.rand(2, 256, 3, generator=gen) * 10
+    flow = torch.rand(2, 256, 3, generator=gen) * 0.3
+    inputs = dict(pc1=pc1, pc2=pc1 + flow)
+    samples = [dict(gt_flow=f) for f in flow]
+    losses = model(inputs, samples, mode='loss')
+    assert losses['loss'].ndim == 0 and torch.isfinite(losses['loss'])
+    losses['loss'].backward()
+    grads = [p.grad for p in model.parameters() if p.requires_grad]
+    assert all(g is not None for g in grads)
+    # The unused parameters of the original are frozen, so distributed
+    # training sees no unused trainable parameter.
+    frozen = [n for n, p in model.named_parameters() if not p.requires_grad]
+    assert frozen and all('mlp_bns' in n or '.bias1' in n or '.bias2' in n
+                          for n in frozen)
+    preds = model.eval()(inputs, samples, mode='predict')
+    assert preds[0]['pred_flow'].shape == (256, 3)
+
+
+def test_too_few_points_is_a_clear_error():
+    model = small_model()
+    with pytest.raises(ValueError, match='pc1 has 100 points but level 1 '
+                       'samples 128'):
+        model.extract(torch.rand(1, 100, 3), torch.rand(1, 100, 3))
+
+
+def test_bad_student_config():
+    with pytest.raises(ValueError, match='list of 5 values'):
+        small_model(weightnet=[4, 8])
+    with pytest.raises(ValueError, match="'Linear' or 'DecreasedLinear'"):
+        small_model(level4_block='Conv')
