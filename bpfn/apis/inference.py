@@ -1,4 +1,7 @@
 """Model building and inference for tools and notebooks."""
+import difflib
+import inspect
+import re
 from typing import Optional, Union
 
 import numpy as np
@@ -44,24 +47,51 @@ def init_model(config: Union[str, Config],
         raise KeyError(f'config {config.filename} has no "model" field')
     init_default_scope(config.get('default_scope', 'bpfn'))
     model_cfg = config.model
+    field = 'model'
     if model_cfg.get('type') == 'SceneFlowDistiller':
-        model_cfg = model_cfg.student
-    model = MODELS.build(model_cfg)
+        model_cfg, field = model_cfg.student, 'model.student'
+    try:
+        model = MODELS.build(model_cfg)
+    except TypeError as exc:
+        raise _unknown_argument_error(exc, field) from exc
     if checkpoint is not None:
         load_model_weights(model, checkpoint, 'cpu', allow_unsafe)
     model.cfg = config
     return model.to(device).eval()
 
 
+def _unknown_argument_error(exc: TypeError, field: str) -> TypeError:
+    """Name the config key behind an "unexpected keyword argument" error."""
+    match = re.search(r"(\w+)\.__init__\(\) got an unexpected keyword "
+                      r"argument '(\w+)'", str(exc))
+    cls = MODELS.get(match.group(1)) if match else None
+    if cls is None:
+        return exc
+    key = match.group(2)
+    valid = [
+        name for name, p in inspect.signature(cls.__init__).parameters.items()
+        if name != 'self' and p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)
+    ]
+    close = difflib.get_close_matches(key, valid, n=1)
+    hint = f' (did you mean {close[0]!r}?)' if close else ''
+    return TypeError(f'{field}: unknown key {key!r} for {cls.__name__}{hint}; '
+                     f'valid keys: {", ".join(valid)}')
+
+
 def _as_batch(points: ArrayLike, name: str,
               device: torch.device) -> torch.Tensor:
-    points = torch.as_tensor(np.asarray(points) if not isinstance(
-        points, torch.Tensor) else points)
+    if not isinstance(points, torch.Tensor):
+        points = np.asarray(points)
+        if points.dtype.kind not in 'biuf':
+            raise TypeError(f'{name} must hold floating point coordinates, '
+                            f'got dtype {points.dtype}')
+    points = torch.as_tensor(points)
+    shape = tuple(points.shape)
     if points.dim() == 2:
         points = points.unsqueeze(0)
     if points.dim() != 3 or points.shape[-1] != 3:
         raise ValueError(f'{name} must have shape (N, 3) or (B, N, 3), got '
-                         f'{tuple(points.shape)}')
+                         f'{shape}')
     if not points.is_floating_point():
         raise TypeError(f'{name} must hold floating point coordinates, got '
                         f'{points.dtype}')

@@ -1,7 +1,10 @@
 """Safe checkpoint loading and conversion of original BPF checkpoints."""
 import os
+import os.path as osp
+import re
+import zipfile
 from collections import OrderedDict
-from typing import Any, Dict, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 import torch
 
@@ -40,11 +43,16 @@ def load_checkpoint_file(path: str,
                 'Unsupported global' not in str(exc):
             raise CheckpointError(
                 f'checkpoint {path} is truncated or corrupt: {exc}') from exc
+        hint = ''
+        if 'getattr' in str(exc):
+            hint = ('(it pickles builtins.getattr, as the message hub '
+                    "HistoryBuffer of MMEngine's own Runner does; "
+                    'BPFNRunner saves it as SafeHistoryBuffer) ')
         raise CheckpointError(
-            f'checkpoint {path} holds objects outside the types bpfn saves, '
-            'and loading them could run code. Only if you trust the file, '
-            'pass allow_unsafe=True (--unsafe-load in the tools). '
-            f'Original error: {exc}') from exc
+            f'checkpoint {path} holds objects outside the types bpfn saves '
+            f'{hint}and loading them could run code. Only if you trust the '
+            'file, pass allow_unsafe=True (--unsafe-load in tools/train.py '
+            f'and tools/test.py). Original error: {exc}') from exc
 
 
 def extract_state_dict(ckpt: Any, path: str = '<checkpoint>'
@@ -113,3 +121,137 @@ def load_model_weights(model: torch.nn.Module,
     meta: Optional[dict] = ckpt.get('meta') if isinstance(ckpt, dict) \
         else None
     return meta or {}
+
+
+#: Names of the checkpoints the runner writes, newest = largest number.
+_CKPT_NAME = re.compile(r'^(epoch|iter)_(\d+)\.pth$')
+
+
+def is_complete_checkpoint(path: str) -> bool:
+    """Whether ``path`` is a complete torch zip checkpoint.
+
+    Checks the zip structure and the CRC of every record without unpickling
+    anything, so it is safe on untrusted files and catches truncated writes.
+
+    Args:
+        path (str): Checkpoint path.
+
+    Returns:
+        bool: True when the file exists and every record is intact.
+    """
+    if not osp.isfile(path) or not zipfile.is_zipfile(path):
+        return False
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+            if not any(n.endswith('/data.pkl') or n == 'data.pkl'
+                       for n in names):
+                return False
+            return archive.testzip() is None
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError):
+        return False
+
+
+def list_checkpoints(work_dir: str) -> List[str]:
+    """Checkpoints of a work dir, newest first.
+
+    The file named by MMEngine's ``last_checkpoint`` pointer comes first,
+    then ``epoch_*.pth`` / ``iter_*.pth`` by decreasing number.
+
+    Args:
+        work_dir (str): A training work dir.
+
+    Returns:
+        list[str]: Paths, possibly incomplete ones included.
+    """
+    found = []
+    for name in os.listdir(work_dir):
+        match = _CKPT_NAME.match(name)
+        if match:
+            found.append((int(match.group(2)), name))
+    ordered = [osp.join(work_dir, name) for _, name in sorted(found,
+                                                                reverse=True)]
+    pointer = osp.join(work_dir, 'last_checkpoint')
+    if osp.isfile(pointer):
+        with open(pointer) as f:
+            target = f.read().strip()
+        if target:
+            if not osp.isabs(target) and not osp.exists(target):
+                target = osp.join(work_dir, osp.basename(target))
+            ordered = [target] + [
+                p for p in ordered
+                if osp.abspath(p) != osp.abspath(target)
+            ]
+    return ordered
+
+
+def find_latest_checkpoint(work_dir: str,
+                           log: Optional[Callable[[str], Any]] = None
+                           ) -> str:
+    """The newest complete checkpoint of a work dir.
+
+    Follows the ``last_checkpoint`` pointer and falls back to scanning the
+    folder; truncated or corrupt files are reported by name (through
+    ``log``) and skipped in favour of the previous one.
+
+    Args:
+        work_dir (str): A training work dir.
+        log (Callable[[str], Any], optional): Receives warnings.
+            Defaults to None (silent).
+
+    Returns:
+        str: Path of the checkpoint.
+
+    Raises:
+        CheckpointError: If the folder does not exist or holds no complete
+            checkpoint.
+    """
+    if not osp.isdir(work_dir):
+        raise CheckpointError(
+            f'work dir {work_dir} does not exist; expected a folder with '
+            'epoch_*.pth / iter_*.pth checkpoints of a training run')
+    candidates = list_checkpoints(work_dir)
+    skipped = []
+    for path in candidates:
+        if is_complete_checkpoint(path):
+            if skipped and log is not None:
+                log(f'using the previous complete checkpoint {path}')
+            return path
+        skipped.append(path)
+        if log is not None:
+            reason = 'missing' if not osp.exists(path) else \
+                'truncated or corrupt'
+            log(f'checkpoint {path} is {reason}; skipping it')
+    if skipped:
+        raise CheckpointError(
+            f'work dir {work_dir} holds no complete checkpoint; skipped '
+            f'{", ".join(osp.basename(p) for p in skipped)} (truncated or '
+            'corrupt)')
+    raise CheckpointError(
+        f'work dir {work_dir} holds no checkpoint to resume from (no '
+        'last_checkpoint pointer, no epoch_*.pth or iter_*.pth): train '
+        'first, or pass a checkpoint file')
+
+
+def resolve_checkpoint(path: str,
+                       log: Optional[Callable[[str], Any]] = None) -> str:
+    """A checkpoint file from a file or work dir path.
+
+    Args:
+        path (str): A checkpoint file, or a work dir (its newest complete
+            checkpoint is taken, see :func:`find_latest_checkpoint`).
+        log (Callable[[str], Any], optional): Receives warnings.
+
+    Returns:
+        str: A checkpoint file path.
+
+    Raises:
+        FileNotFoundError: If ``path`` does not exist.
+    """
+    if osp.isdir(path):
+        return find_latest_checkpoint(path, log)
+    if not osp.isfile(path):
+        raise FileNotFoundError(
+            f'checkpoint not found: {path} (expected a .pth file or a work '
+            'dir holding checkpoints)')
+    return path

@@ -1,0 +1,20 @@
+"""Scene flow datasets, transforms and the batch collate function."""
+from .base_flow_dataset import BaseSceneFlowDataset
+from .flyingthings3d import (FlyingThings3D, MinimizedFlyingThings3D,
+                             select_minimized_subset)
+from .kitti import KITTI
+from .synthetic import SyntheticSceneFlow, generate_synthetic_scene
+from .transforms import (DepthFilter, FlowAugmentation, GroundRemoval,
+                         LoadSceneFlowNpy, PackFlowInputs,
+                         RandomSampleFlowPoints)
+from .utils import (flow_collate, get_sample_rng, load_cloud,
+                    load_kitti_calibration, read_scene_list, validate_cloud)
+
+__all__ = [
+    'BaseSceneFlowDataset', 'FlyingThings3D', 'MinimizedFlyingThings3D',
+    'KITTI', 'SyntheticSceneFlow', 'generate_synthetic_scene',
+    'select_minimized_subset', 'LoadSceneFlowNpy', 'DepthFilter',
+    'GroundRemoval', 'RandomSampleFlowPoints', 'FlowAugmentation',
+    'PackFlowInputs', 'flow_collate', 'validate_cloud', 'load_cloud',
+    'get_sample_rng', 'load_kitti_calibration', 'read_scene_list'
+]

@@ -1,0 +1,79 @@
+"""Base class of the scene flow datasets."""
+from typing import Callable, List, Optional, Sequence, Union
+
+from mmengine.dataset import BaseDataset
+
+from bpfn.registry import TRANSFORMS
+
+
+class BaseSceneFlowDataset(BaseDataset):
+    """Common behaviour of the bpfn scene flow datasets.
+
+    Subclasses implement :meth:`load_data_list`, returning one info dict per
+    sample with at least ``sample_name``; this class adds ``dataset`` (the
+    dataset name used to group metrics), ``camera`` (unless the subclass set a
+    per-sample one) and ``test_mode`` to every sample before the pipeline.
+
+    The pipeline is built with bpfn's transform registry, so datasets can be
+    built from configs without a default scope.
+
+    Args:
+        data_root (str): Root folder of the processed data. Defaults to ''.
+        pipeline (Sequence[dict | Callable]): Transforms. Defaults to ().
+        dataset_name (str, optional): Name stored in every sample's
+            ``dataset`` field. Defaults to the class ``METAINFO``.
+        test_mode (bool): Evaluation mode (deterministic transforms).
+            Defaults to False.
+        lazy_init (bool): Postpone reading the file list until first use.
+            Defaults to False.
+        **kwargs: Other arguments of :class:`mmengine.dataset.BaseDataset`
+            (``indices``, ``serialize_data``, ``max_refetch``).
+    """
+
+    METAINFO: dict = dict(dataset_name='SceneFlow')
+    #: Camera given to samples that do not carry their own.
+    DEFAULT_CAMERA: Union[str, dict] = 'ft3d'
+
+    def __init__(self,
+                 data_root: str = '',
+                 pipeline: Sequence[Union[dict, Callable]] = (),
+                 dataset_name: Optional[str] = None,
+                 test_mode: bool = False,
+                 lazy_init: bool = False,
+                 **kwargs) -> None:
+        metainfo = dict(kwargs.pop('metainfo', None) or {})
+        if dataset_name is not None:
+            metainfo['dataset_name'] = dataset_name
+        built: List[Callable] = [
+            TRANSFORMS.build(t) if isinstance(t, dict) else t for t in pipeline
+        ]
+        super().__init__(
+            ann_file='',
+            metainfo=metainfo,
+            data_root=data_root,
+            data_prefix=dict(),
+            pipeline=built,
+            test_mode=test_mode,
+            lazy_init=lazy_init,
+            **kwargs)
+
+    @property
+    def dataset_name(self) -> str:
+        """str: The name stored in every sample's ``dataset`` field."""
+        return self.metainfo['dataset_name']
+
+    def get_data_info(self, idx: int) -> dict:
+        """The idx-th sample's info dict with its common fields.
+
+        Args:
+            idx (int): Sample index.
+
+        Returns:
+            dict: Info with ``sample_idx``, ``sample_name``, ``dataset``,
+            ``camera`` and ``test_mode``.
+        """
+        info = super().get_data_info(idx)
+        info['dataset'] = self.dataset_name
+        info.setdefault('camera', self.DEFAULT_CAMERA)
+        info['test_mode'] = self.test_mode
+        return info

@@ -1,0 +1,13 @@
+"""Scene flow evaluation: metric functions and the runner metric."""
+from .functional import (METRIC_NAMES, camera_parameters, optical_flow_2d,
+                         project_to_image, scene_flow_metrics,
+                         scene_flow_metrics_2d, scene_flow_metrics_3d,
+                         scene_flow_metrics_per_sample)
+from .metrics import METRIC_TITLES, SceneFlowMetric, format_metrics_table
+
+__all__ = [
+    'METRIC_NAMES', 'camera_parameters', 'project_to_image', 'optical_flow_2d',
+    'scene_flow_metrics_3d', 'scene_flow_metrics_2d',
+    'scene_flow_metrics_per_sample', 'scene_flow_metrics', 'SceneFlowMetric',
+    'format_metrics_table', 'METRIC_TITLES'
+]

@@ -1,0 +1,27 @@
+"""Adapters that map student features onto the teacher's channels."""
+from torch import Tensor, nn
+
+from bpfn.registry import MODELS
+
+
+@MODELS.register_module()
+class ConvAdapter(nn.Module):
+    """A 1x1 convolution, (B, C_s, N) -> (B, C_t, N).
+
+    The distiller fills ``in_channels`` and ``out_channels`` from its dry
+    run, so configs only write ``adapter=dict(type='ConvAdapter')``.
+
+    Args:
+        in_channels (int): Student channels ``C_s``.
+        out_channels (int): Teacher channels ``C_t``.
+        bias (bool): Add a bias. Defaults to True.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int,
+                 bias: bool = True) -> None:
+        super().__init__()
+        self.conv = nn.Conv1d(in_channels, out_channels, 1, bias=bias)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Adapted features (B, C_t, N) of ``x`` (B, C_s, N)."""
+        return self.conv(x)

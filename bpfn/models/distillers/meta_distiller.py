@@ -1,0 +1,159 @@
+"""Meta knowledge distillation (MetaDistil): the teacher learns to teach."""
+from typing import Dict, Optional
+
+import torch
+from mmengine.optim import OptimWrapper
+from torch import Tensor
+from torch.func import functional_call
+
+from bpfn.registry import MODELS, OPTIMIZERS
+from .scene_flow_distiller import SceneFlowDistiller
+
+
+@MODELS.register_module()
+class MetaSceneFlowDistiller(SceneFlowDistiller):
+    """MetaDistil-style distiller: a pilot update teaches the teacher.
+
+    Every training step, given a batch and a quiz batch from a held-out
+    split (fed by ``MetaKDTrainLoop`` through :meth:`set_quiz_batch`):
+
+    1. pilot update of the student parameters ``theta`` with its distillation
+       loss, one SGD step of the student's current lr:
+       ``theta' = theta - lr * grad_theta L(theta, w)`` (a functional copy,
+       the student itself is untouched; BatchNorm buffers are cloned);
+    2. quiz loss: the GT loss of the pilot ``theta'`` on the quiz batch;
+    3. its gradient to the teacher parameters ``w`` through ``theta'``
+       (:func:`torch.func.functional_call`), and a step of the teacher's own
+       optimizer (``teacher_optimizer``, small lr);
+    4. the real student step with the updated (frozen for it) teacher.
+
+    The teacher keeps its BatchNorm layers in eval mode throughout; its
+    parameters (not in the module tree, see :class:`SceneFlowDistiller`) are
+    trained only by its own optimizer. Its state is not in checkpoints.
+
+    Args:
+        teacher_optimizer (dict): Optimizer config of the teacher.
+            Defaults to ``dict(type='Adam', lr=1e-5)``.
+        pilot_lr (float, optional): lr of the pilot step. Defaults to the
+            student optimizer's current lr.
+        first_order (bool): Approximate the mixed second derivative
+            ``d/dw (v . grad_theta L)`` (``v`` the quiz gradient at
+            ``theta'``) by central finite differences (as DARTS),
+            ``(grad_w L(theta + eps v) - grad_w L(theta - eps v)) / 2 eps``,
+            instead of differentiating through the pilot update: no double
+            backward, about half the memory. Defaults to False.
+        fd_eps (float): Finite-difference step, divided by ``||v||``.
+            Defaults to 0.01.
+        **kwargs: Arguments of :class:`SceneFlowDistiller`.
+    """
+
+    def __init__(self,
+                 teacher_optimizer: Optional[dict] = None,
+                 pilot_lr: Optional[float] = None,
+                 first_order: bool = False,
+                 fd_eps: float = 0.01,
+                 **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.teacher.requires_grad_(True)
+        cfg = dict(teacher_optimizer or dict(type='Adam', lr=1e-5))
+        cfg['params'] = [p for p in self.teacher.parameters()]
+        self.teacher_optimizer = OPTIMIZERS.build(cfg)
+        self.pilot_lr = pilot_lr
+        self.first_order = first_order
+        self.fd_eps = fd_eps
+        self._quiz: Optional[dict] = None
+
+    def set_quiz_batch(self, quiz_data: dict) -> None:
+        """Store the quiz batch (a collated batch) of the next step."""
+        self._quiz = quiz_data
+
+    def _student_call(self, params: dict, buffers: dict, inputs: dict):
+        return functional_call(self.student, (params, buffers), (inputs, ),
+                               dict(mode='tensor'))
+
+    def _pilot_loss(self, params: dict, buffers: dict, inputs: dict,
+                    data_samples: list, t_out: dict) -> Tensor:
+        s_out = self._student_call(params, buffers, inputs)
+        losses = self.distill_loss(inputs, data_samples, s_out, t_out)
+        self._clear_records('student')
+        return sum(losses.values())
+
+    def meta_step(self, data: dict, quiz: dict, lr: float) -> Tensor:
+        """Steps 1-3: update the teacher through a pilot student.
+
+        Args:
+            data (dict): Preprocessed batch, ``inputs`` and ``data_samples``.
+            quiz (dict): Preprocessed quiz batch.
+            lr (float): Pilot lr.
+
+        Returns:
+            Tensor: The pilot's quiz loss (detached).
+        """
+        inputs, samples = data['inputs'], data['data_samples']
+        params = {n: p for n, p in self.student.named_parameters()
+                  if p.requires_grad}
+        buffers = {n: b.clone() for n, b in self.student.named_buffers()}
+        t_params = [p for p in self.teacher.parameters() if p.requires_grad]
+        t_out = self.teacher(inputs, mode='tensor')  # with grad to w
+        loss = self._pilot_loss(params, buffers, inputs, samples, t_out)
+        grads = torch.autograd.grad(
+            loss, list(params.values()), create_graph=not self.first_order,
+            retain_graph=True, allow_unused=True)
+        pilot = {
+            n: p if g is None else p - lr * g
+            for (n, p), g in zip(params.items(), grads)
+        }
+        if self.first_order:
+            pilot = {n: p.detach().requires_grad_(True)
+                     for n, p in pilot.items()}
+        q_out = self._student_call(pilot, buffers, quiz['inputs'])
+        self._clear_records('student')
+        quiz_loss = sum(self.student.loss(q_out,
+                                          quiz['data_samples']).values())
+        if self.first_order:
+            v = torch.autograd.grad(quiz_loss, list(pilot.values()),
+                                    allow_unused=True)
+            v = [torch.zeros_like(p) if g is None else g
+                 for p, g in zip(pilot.values(), v)]
+            norm = torch.sqrt(sum((g * g).sum() for g in v)).clamp_min(1e-12)
+            eps = self.fd_eps / norm
+            diff = 0.
+            for sign in (1.0, -1.0):
+                shifted = {n: (p + sign * eps * g).detach()
+                           for (n, p), g in zip(params.items(), v)}
+                diff = diff + sign * self._pilot_loss(
+                    shifted, buffers, inputs, samples, t_out)
+            # d quiz / dw = -lr * d/dw (v . grad_theta L)
+            t_grads = torch.autograd.grad(-lr * diff / (2 * eps), t_params,
+                                          allow_unused=True)
+        else:
+            t_grads = torch.autograd.grad(quiz_loss, t_params,
+                                          allow_unused=True)
+        self._clear_records()
+        self.teacher_optimizer.zero_grad()
+        for p, g in zip(t_params, t_grads):
+            p.grad = None if g is None else g.detach()
+        self.teacher_optimizer.step()
+        self.teacher.zero_grad(set_to_none=True)
+        return quiz_loss.detach()
+
+    def train_step(self, data: dict,
+                   optim_wrapper: OptimWrapper) -> Dict[str, Tensor]:
+        """Meta step (teacher), then the student's distillation step."""
+        if self._quiz is None:
+            raise RuntimeError(
+                'MetaSceneFlowDistiller needs a quiz batch every step: use '
+                "train_cfg=dict(type='MetaKDTrainLoop', quiz_dataloader=...)")
+        data = self.data_preprocessor(data, True)
+        quiz = self.data_preprocessor(self._quiz, True)
+        self._quiz = None
+        lr = self.pilot_lr
+        if lr is None:
+            lr = float(optim_wrapper.get_lr()['lr'][0])
+        quiz_loss = self.meta_step(data, quiz, lr)
+        with optim_wrapper.optim_context(self):
+            losses = self._run_forward(data, mode='loss')
+        parsed, log_vars = self.parse_losses(losses)
+        optim_wrapper.update_params(parsed)
+        log_vars['loss_quiz'] = quiz_loss
+        return log_vars

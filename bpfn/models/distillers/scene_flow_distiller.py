@@ -1,0 +1,394 @@
+"""Knowledge distillation of a scene-flow teacher into a student."""
+import difflib
+import os
+import re
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+
+import torch
+from mmengine.model import BaseModel
+from torch import Tensor, nn
+
+from bpfn.registry import MODELS
+from bpfn.utils import CheckpointError, load_model_weights
+from ..losses import subsample_flow
+
+_TAP = re.compile(r'^(?P<name>[\w.]*?)(\[(?P<index>\d+)\])?$')
+_DRY_RUN_POINTS = 256
+
+
+def resolve_checkpoint(path: Optional[str],
+                       field: str = 'model.teacher_ckpt') -> str:
+    """A checkpoint file from a file path or a work directory.
+
+    A directory is resolved as ``tools/test.py`` does: through MMEngine's
+    ``last_checkpoint`` pointer file inside it.
+
+    Args:
+        path (str, optional): File or work directory.
+        field (str): Config field named in errors.
+            Defaults to ``'model.teacher_ckpt'``.
+
+    Returns:
+        str: Path of an existing checkpoint file.
+    """
+    if not path:
+        raise ValueError(f'{field} is required: set it to the teacher '
+                         'checkpoint (a .pth file or a work dir)')
+    if os.path.isdir(path):
+        pointer = os.path.join(path, 'last_checkpoint')
+        if not os.path.isfile(pointer):
+            raise FileNotFoundError(
+                f'{field}={path!r} is a directory without a last_checkpoint '
+                'file: train the teacher there first, or give a .pth file')
+        with open(pointer) as f:
+            target = f.read().strip()
+        if not os.path.isfile(target):
+            # The pointer may hold a path relative to another working dir.
+            target = os.path.join(path, os.path.basename(target))
+        path = target
+    if not os.path.isfile(path):
+        raise FileNotFoundError(
+            f'{field}: teacher checkpoint {path!r} not found; train the '
+            'teacher or download its weights, then set ' + field)
+    return path
+
+
+def _parse_tap(name: str, field: str) -> Tuple[str, Optional[int]]:
+    match = _TAP.match(name) if isinstance(name, str) else None
+    if match is None or not match.group('name'):
+        raise ValueError(f'{field}: {name!r} is not a module name like '
+                         "'cross2.embedding_12' or 'cross2[0]'")
+    index = match.group('index')
+    return match.group('name'), None if index is None else int(index)
+
+
+@MODELS.register_module()
+class SceneFlowDistiller(BaseModel):
+    """Distil a frozen teacher into a student, pairs declared inline.
+
+    The teacher is kept outside the module tree (a plain attribute): it has
+    no entry in :meth:`parameters` (so no optimizer sees it), none in
+    :meth:`state_dict` (so checkpoints hold ``student.*`` and ``adapters.*``
+    only and load with the student's config), and :meth:`train` never
+    switches it out of eval mode. ``.to()``/``.cuda()`` move it with the
+    student (:meth:`_apply`). It runs once per training step under
+    ``torch.no_grad()``; prediction runs the student alone.
+
+    Each ``distill_losses`` entry is a loss config plus its pairs:
+    feature losses (``HintLoss``, ``BiHintLoss``) take ``student`` and
+    ``teacher`` module names (a name, or a list of names of equal length;
+    ``'name[i]'`` picks item ``i`` of a module returning a tuple;
+    ``BiHintLoss`` expands a cross layer ``'crossL'`` to
+    ``crossL.embedding_12`` and ``crossL.embedding_21``) and an optional
+    ``adapter`` config built once per pair with the channels found on a dry
+    run. Output losses (``OutputKDLoss``, ``AILLoss``) take no names.
+    Every pair is checked at build time.
+
+    Teacher flows at the student's points: both networks sample with
+    furthest point sampling from index 0, so with equal ``num_points`` they
+    pick the same points and the teacher's flow of every level is used.
+    Otherwise the teacher's full-resolution (level 0) flow is subsampled
+    along the student's sampling chain.
+
+    Args:
+        student (dict): Config of the student model.
+        teacher (dict): Config of the teacher model.
+        teacher_ckpt (str): Teacher checkpoint (bpfn or original BPF file,
+            or a work dir with a ``last_checkpoint`` pointer).
+        distill_losses (Sequence[dict]): Loss entries (see above).
+            Defaults to ().
+        gt_loss_weight (float): Factor on the student's own GT loss.
+            Defaults to 1.0.
+        data_preprocessor (dict, optional): Defaults to the student's.
+        init_cfg (dict, optional): Defaults to None.
+    """
+
+    def __init__(self,
+                 student: dict,
+                 teacher: dict,
+                 teacher_ckpt: Optional[str] = None,
+                 distill_losses: Sequence[dict] = (),
+                 gt_loss_weight: float = 1.0,
+                 data_preprocessor: Optional[dict] = None,
+                 init_cfg: Optional[dict] = None) -> None:
+        if data_preprocessor is None and isinstance(student, dict):
+            data_preprocessor = student.get('data_preprocessor')
+        super().__init__(data_preprocessor=data_preprocessor,
+                         init_cfg=init_cfg)
+        self.student = MODELS.build(student)
+        teacher_model = MODELS.build(teacher)
+        path = resolve_checkpoint(teacher_ckpt)
+        device = next(self.student.parameters()).device
+        try:
+            load_model_weights(teacher_model, path, map_location=device)
+        except CheckpointError as exc:
+            raise CheckpointError(f'model.teacher_ckpt: {exc}') from exc
+        teacher_model.requires_grad_(False).eval()
+        # Outside the module tree on purpose, see the class docstring.
+        object.__setattr__(self, 'teacher', teacher_model)
+        self.teacher_ckpt = path
+        self.gt_loss_weight = gt_loss_weight
+
+        self.distill_losses = nn.ModuleList()
+        self.adapters = nn.ModuleDict()
+        # Per loss: list of (student tap, teacher tap, adapter key or None).
+        self.pairs: List[List[Tuple[str, str, Optional[str]]]] = []
+        adapter_cfgs: Dict[str, dict] = {}
+        for i, entry in enumerate(distill_losses):
+            entry = dict(entry)
+            field = f'model.distill_losses[{i}]'
+            s_names, t_names = entry.pop('student', None), entry.pop(
+                'teacher', None)
+            adapter = entry.pop('adapter', None)
+            loss = MODELS.build(entry)
+            self.distill_losses.append(loss)
+            if getattr(loss, 'uses_outputs', False):
+                if s_names or t_names:
+                    raise ValueError(f'{field}: {entry["type"]} compares '
+                                     'flows; remove student/teacher names')
+                self.pairs.append([])
+                continue
+            s_names = self._names(loss, s_names, f'{field}.student')
+            t_names = self._names(loss, t_names, f'{field}.teacher')
+            if len(s_names) != len(t_names):
+                raise ValueError(f'{field}: {len(s_names)} student names but '
+                                 f'{len(t_names)} teacher names')
+            pairs = []
+            for j, (s, t) in enumerate(zip(s_names, t_names)):
+                key = None
+                if adapter is not None:
+                    key = str(i) if len(s_names) == 1 else f'{i}_{j}'
+                    adapter_cfgs[key] = dict(adapter)
+                pairs.append((s, t, key))
+            self.pairs.append(pairs)
+
+        self._records: Dict[str, Dict[str, Any]] = dict(student={},
+                                                        teacher={})
+        for role, model in (('student', self.student),
+                            ('teacher', teacher_model)):
+            taps = {p[0 if role == 'student' else 1] for ps in self.pairs
+                    for p in ps}
+            self._hook(role, model, taps)
+        if self.pairs and any(self.pairs):
+            self._dry_run(adapter_cfgs)
+
+    # ------------------------------------------------------------------
+    @staticmethod
+    def _names(loss: nn.Module, names: Union[str, Sequence[str], None],
+               field: str) -> List[str]:
+        if not names:
+            raise ValueError(f'{field} is required: the name of a module '
+                             "(e.g. 'cross2.embedding_12') or a list of them")
+        names = [names] if isinstance(names, str) else list(names)
+        directions = getattr(loss, 'directions', None)
+        if directions:
+            expanded = []
+            for name in names:
+                if re.fullmatch(r'cross\d+', name):
+                    expanded += [f'{name}.{d}' for d in directions]
+                else:
+                    expanded.append(name)
+            names = expanded
+        return names
+
+    def _hook(self, role: str, model: nn.Module, taps: set) -> None:
+        modules = dict(model.named_modules())
+        valid = sorted(n for n in modules if n)
+        for tap in sorted(taps):
+            field = f'model.distill_losses[].{role}'
+            for i, ps in enumerate(self.pairs):
+                if tap in (p[0 if role == 'student' else 1] for p in ps):
+                    field = f'model.distill_losses[{i}].{role}'
+                    break
+            name, _ = _parse_tap(tap, field)
+            if name not in modules:
+                close = difflib.get_close_matches(name, valid, n=3)
+                hint = f' (did you mean {close}?)' if close else ''
+                raise KeyError(
+                    f'{field}: no module named {name!r} in the {role} '
+                    f'({type(model).__name__}){hint}. Valid names: '
+                    + ', '.join(valid))
+            if name in self._records[role].setdefault('_hooked', set()):
+                continue
+            self._records[role]['_hooked'].add(name)
+            modules[name].register_forward_hook(
+                self._recorder(role, name))
+
+    def _recorder(self, role: str, name: str):
+        records = self._records[role]
+
+        def hook(module: nn.Module, args: Any, output: Any) -> None:
+            records[name] = output
+
+        return hook
+
+    def _feature(self, role: str, tap: str) -> Tensor:
+        name, index = _parse_tap(tap, role)
+        out = self._records[role].get(name)
+        if out is None:
+            raise RuntimeError(f'the {role} module {name!r} did not run in '
+                               'this forward pass')
+        if index is not None:
+            if not isinstance(out, (tuple, list)) or index >= len(out):
+                raise IndexError(f'{role} tap {tap!r}: module output is not '
+                                 f'a sequence with an item {index}')
+            out = out[index]
+        elif isinstance(out, (tuple, list)):
+            raise TypeError(f'{role} module {name!r} returns a '
+                            f'{type(out).__name__} of {len(out)}; pick an '
+                            'item '
+                            f"with '{name}[i]' or use an identity tap")
+        return out
+
+    def _clear_records(self, role: Optional[str] = None) -> None:
+        for key, records in self._records.items():
+            if role is not None and key != role:
+                continue
+            for key in [k for k in records if k != '_hooked']:
+                del records[key]
+
+    @torch.no_grad()
+    def _dry_run(self, adapter_cfgs: Dict[str, dict]) -> None:
+        """Run both nets on a tiny random pair, check pairs, build adapters."""
+        num = max(getattr(self.student, 'min_input_points', _DRY_RUN_POINTS),
+                  getattr(self.teacher, 'min_input_points', _DRY_RUN_POINTS))
+        gen = torch.Generator().manual_seed(0)
+        pc1 = torch.rand(1, num, 3, generator=gen)
+        pc2 = pc1 + 0.05 * torch.rand(1, num, 3, generator=gen)
+        device = next(self.student.parameters()).device
+        inputs = dict(pc1=pc1.to(device), pc2=pc2.to(device))
+        was_training = self.student.training
+        self.student.eval()  # no BatchNorm statistics updates
+        try:
+            self.student(inputs, mode='tensor')
+            self.teacher(inputs, mode='tensor')
+        finally:
+            self.student.train(was_training)
+        for i, pairs in enumerate(self.pairs):
+            for s_tap, t_tap, key in pairs:
+                field = f'model.distill_losses[{i}]'
+                s, t = self._feature('student', s_tap), self._feature(
+                    'teacher', t_tap)
+                for role, tap, x in (('student', s_tap, s),
+                                     ('teacher', t_tap, t)):
+                    if not isinstance(x, Tensor) or x.dim() != 3:
+                        raise ValueError(
+                            f'{field}.{role}: {tap!r} gives '
+                            f'{getattr(x, "shape", type(x).__name__)}, '
+                            'expected features (B, C, N)')
+                if s.shape[2] != t.shape[2]:
+                    raise ValueError(
+                        f'{field}: {s_tap!r} has {s.shape[2]} points in the '
+                        f'student but {t_tap!r} has {t.shape[2]} in the '
+                        'teacher; pair modules of the same level (set equal '
+                        'num_points)')
+                if key is None:
+                    if s.shape[1] != t.shape[1]:
+                        raise ValueError(
+                            f'{field}: channel mismatch, student {s_tap!r} '
+                            f'{tuple(s.shape)} vs teacher {t_tap!r} '
+                            f'{tuple(t.shape)} (B, C, N); add '
+                            "adapter=dict(type='ConvAdapter') to the entry")
+                    continue
+                cfg = dict(adapter_cfgs[key], in_channels=s.shape[1],
+                           out_channels=t.shape[1])
+                self.adapters[key] = MODELS.build(cfg).to(device)
+        self._clear_records()
+
+    # ------------------------------------------------------------------
+    def _apply(self, fn, *args, **kwargs):
+        """Apply ``fn`` (``.to()``, ``.cuda()``, ...) to the teacher too."""
+        super()._apply(fn, *args, **kwargs)
+        self.teacher._apply(fn, *args, **kwargs)
+        return self
+
+    def train(self, mode: bool = True) -> 'SceneFlowDistiller':
+        """Set the student's mode; the teacher stays in eval mode."""
+        super().train(mode)
+        self.teacher.eval()
+        return self
+
+    def forward(self,
+                inputs: dict,
+                data_samples: Optional[List[dict]] = None,
+                mode: str = 'tensor') -> Union[dict, List[dict]]:
+        """``'loss'`` distils; ``'predict'`` and ``'tensor'`` run the student.
+
+        Args:
+            inputs (dict): ``pc1`` and ``pc2`` (B, N, 3).
+            data_samples (list[dict], optional): With ``gt_flow`` (N, 3).
+            mode (str): ``'loss'``, ``'predict'`` or ``'tensor'``.
+        """
+        if mode == 'loss':
+            return self.loss(inputs, data_samples)
+        try:
+            return self.student(inputs, data_samples, mode=mode)
+        finally:
+            self._clear_records()
+
+    def teacher_targets(self, s_out: dict, t_out: dict) -> List[Tensor]:
+        """Teacher flows (B, N_l, 3) at the student's points of every level.
+
+        Args:
+            s_out (dict): Student outputs of ``extract``.
+            t_out (dict): Teacher outputs of ``extract``.
+        """
+        s_idx, t_idx = s_out['fps_idx_pc1'], t_out['fps_idx_pc1']
+        same = len(s_out['flows']) <= len(t_out['flows']) and all(
+            a.shape == b.shape and torch.equal(a, b)
+            for a, b in zip(s_idx, t_idx))
+        if same:
+            return [f.transpose(1, 2) for f in t_out['flows']
+                    ][:len(s_out['flows'])]
+        return subsample_flow(t_out['flows'][0].transpose(1, 2),
+                              s_idx[:len(s_out['flows']) - 1])
+
+    def distill_loss(self, inputs: dict, data_samples: List[dict],
+                     s_out: dict, t_out: dict) -> Dict[str, Tensor]:
+        """GT and distillation losses from both nets' outputs.
+
+        The hooks must have recorded this step's features (both nets run on
+        ``inputs`` just before).
+
+        Returns:
+            dict: ``loss_gt`` and one ``loss_<type><i>`` per entry.
+        """
+        losses: Dict[str, Tensor] = {}
+        gt_factor = self.gt_loss_weight
+        for loss in self.distill_losses:
+            gt_factor *= float(loss.gt_loss_factor)
+        gt_terms = self.student.loss(s_out, data_samples)
+        losses['loss_gt'] = gt_factor * sum(gt_terms.values())
+        flows = s_out['flows']
+        gt_targets = t_targets = None
+        for i, (loss, pairs) in enumerate(zip(self.distill_losses,
+                                              self.pairs)):
+            name = f'loss_{type(loss).__name__.replace("Loss", "").lower()}'
+            if getattr(loss, 'uses_outputs', False):
+                if t_targets is None:
+                    gt = self.student.stack_gt_flow(data_samples).to(flows[0])
+                    gt_targets = subsample_flow(
+                        gt, s_out['fps_idx_pc1'][:len(flows) - 1])
+                    t_targets = self.teacher_targets(s_out, t_out)
+                losses[f'{name}{i}'] = loss(flows, t_targets, gt_targets)
+                continue
+            s_feats, t_feats = [], []
+            for s_tap, t_tap, key in pairs:
+                s = self._feature('student', s_tap)
+                if key is not None:
+                    s = self.adapters[key](s)
+                s_feats.append(s)
+                t_feats.append(self._feature('teacher', t_tap))
+            losses[f'{name}{i}'] = loss(s_feats, t_feats)
+        return losses
+
+    def loss(self, inputs: dict,
+             data_samples: List[dict]) -> Dict[str, Tensor]:
+        """Run the student, the frozen teacher (no grad) and all losses."""
+        try:
+            s_out = self.student(inputs, mode='tensor')
+            with torch.no_grad():
+                t_out = self.teacher(inputs, mode='tensor')
+            return self.distill_loss(inputs, data_samples, s_out, t_out)
+        finally:
+            self._clear_records()

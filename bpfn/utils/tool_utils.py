@@ -1,0 +1,323 @@
+"""Argument handling shared by ``tools/train.py`` and ``tools/test.py``."""
+import argparse
+import os
+import os.path as osp
+from typing import List, Optional
+
+from mmengine.config import Config, DictAction
+
+
+def add_common_args(parser: argparse.ArgumentParser) -> None:
+    """Add ``--work-dir``, ``--cfg-options``, ``--launcher`` and more.
+
+    Also ``--unsafe-load`` (full unpickling of trusted checkpoints).
+
+    Args:
+        parser (argparse.ArgumentParser): The tool's parser.
+    """
+    parser.add_argument(
+        '--work-dir',
+        help='folder of logs and checkpoints; defaults to '
+        'work_dirs/<config name>')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override config entries, e.g. model.width_mult=0.5 '
+        'train_cfg.max_epochs=10')
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm'],
+        default='none',
+        help='job launcher (pytorch: torchrun)')
+    parser.add_argument(
+        '--unsafe-load',
+        action='store_true',
+        help='allow full unpickling of checkpoints (resume, load_from, '
+        'test): it can run code, use it only for files you trust')
+    # torchrun sets LOCAL_RANK; older launchers pass --local-rank.
+    parser.add_argument('--local-rank', '--local_rank', type=int, default=0,
+                        help=argparse.SUPPRESS)
+
+
+def config_name(path: str) -> str:
+    """The config's file name without extension (the default work dir)."""
+    return osp.splitext(osp.basename(path))[0]
+
+
+def load_config(args: argparse.Namespace) -> Config:
+    """Load the config, merge ``--cfg-options``, set launcher and work dir.
+
+    The work dir is ``--work-dir``, else the config's ``work_dir``, else
+    ``work_dirs/<config name>``. The distributed backend is ``nccl`` with
+    CUDA and ``gloo`` otherwise, unless the options set it.
+
+    Args:
+        args (argparse.Namespace): Parsed arguments with ``config``,
+            ``work_dir``, ``cfg_options`` and ``launcher``.
+
+    Returns:
+        Config: The config to build the runner from.
+    """
+    if not osp.isfile(args.config):
+        raise FileNotFoundError(f'config file not found: {args.config}')
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(getattr(args, 'local_rank', 0))
+    cfg = Config.fromfile(args.config)
+    if args.cfg_options is not None:
+        cfg.merge_from_dict(args.cfg_options)
+    cfg.launcher = args.launcher
+    cfg.unsafe_load = bool(getattr(args, 'unsafe_load', False)
+                           or cfg.get('unsafe_load', False))
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('./work_dirs', config_name(args.config))
+    backend_set = bool(args.cfg_options) and any(
+        k.startswith('env_cfg.dist_cfg') for k in args.cfg_options)
+    if not backend_set:
+        import torch
+        env_cfg = cfg.setdefault('env_cfg', {})
+        dist_cfg = env_cfg.setdefault('dist_cfg', {})
+        dist_cfg['backend'] = 'nccl' if torch.cuda.is_available() else 'gloo'
+    if cfg.launcher != 'none':
+        setup_cpu_distributed(cfg)
+    return cfg
+
+
+def setup_cpu_distributed(cfg: Config) -> None:
+    """Make ``--launcher pytorch`` work without CUDA (gloo, CPU DDP).
+
+    MMEngine's ``init_dist`` always selects a CUDA device, and its default
+    DDP wrapper passes ``device_ids=[LOCAL_RANK]``, which CPU modules
+    refuse. Without CUDA this starts the process group here (the runner
+    then keeps it) with ``env_cfg.dist_cfg`` (backend ``gloo``, optional
+    ``timeout`` in seconds) and sets ``model_wrapper_cfg`` to
+    ``MMDistributedDataParallel`` with ``device_ids=None``. With CUDA
+    nothing changes.
+
+    Args:
+        cfg (Config): The config (``launcher`` set).
+    """
+    import datetime
+
+    import torch
+    import torch.distributed as torch_dist
+    if torch.cuda.is_available():
+        return
+    if cfg.launcher != 'pytorch':
+        raise RuntimeError(
+            f'--launcher {cfg.launcher} needs CUDA; without it only '
+            '--launcher pytorch (torchrun, tools/dist_train.sh) is supported')
+    dist_cfg = dict(cfg.get('env_cfg', {}).get('dist_cfg', {}) or {})
+    backend = dist_cfg.get('backend', 'gloo')
+    if backend != 'gloo':
+        raise ValueError(f'env_cfg.dist_cfg.backend={backend!r} needs CUDA; '
+                         "use 'gloo' on CPU")
+    if not torch_dist.is_initialized():
+        kwargs = {}
+        if dist_cfg.get('timeout') is not None:
+            kwargs['timeout'] = datetime.timedelta(
+                seconds=int(dist_cfg['timeout']))
+        torch_dist.init_process_group(backend='gloo', **kwargs)
+    wrapper = dict(cfg.get('model_wrapper_cfg', None) or {})
+    wrapper.setdefault('type', 'MMDistributedDataParallel')
+    wrapper.setdefault('device_ids', None)
+    wrapper.setdefault('broadcast_buffers', False)
+    wrapper.setdefault('find_unused_parameters',
+                       bool(cfg.get('find_unused_parameters', False)))
+    cfg.model_wrapper_cfg = wrapper
+
+
+def use_amp(cfg: Config) -> None:
+    """Switch the optimizer wrapper to mixed precision, keeping the guard.
+
+    ``FiniteLossOptimWrapper`` (or no type) becomes
+    ``FiniteLossAmpOptimWrapper`` (NaN/inf guard kept), any other type
+    MMEngine's ``AmpOptimWrapper``; ``loss_scale`` defaults to
+    ``'dynamic'``.
+
+    Args:
+        cfg (Config): The config; ``optim_wrapper`` is changed in place.
+    """
+    wrapper = cfg.optim_wrapper
+    if wrapper.get('type', 'FiniteLossOptimWrapper') in (
+            'FiniteLossOptimWrapper', 'FiniteLossAmpOptimWrapper'):
+        wrapper.type = 'FiniteLossAmpOptimWrapper'
+    else:
+        wrapper.type = 'AmpOptimWrapper'
+        wrapper.pop('non_finite', None)
+        wrapper.pop('max_skips', None)
+    wrapper.setdefault('loss_scale', 'dynamic')
+
+
+def add_custom_hook(cfg: Config, hook: dict) -> None:
+    """Append a hook to ``cfg.custom_hooks`` unless one of its type is there.
+
+    Args:
+        cfg (Config): The config.
+        hook (dict): Hook config with ``type``.
+    """
+    hooks: List[dict] = list(cfg.get('custom_hooks', None) or [])
+    hooks = [h for h in hooks if h.get('type') != hook['type']]
+    hooks.append(hook)
+    cfg.custom_hooks = hooks
+
+
+def build_runner(cfg: Config):
+    """Build the runner named by ``cfg.runner_type`` (or MMEngine's).
+
+    Args:
+        cfg (Config): The config.
+
+    Returns:
+        Runner: The runner.
+    """
+    import bpfn.engine  # noqa: F401  (registers BPFNRunner and hooks)
+    from bpfn.registry import RUNNERS
+    if 'runner_type' in cfg:
+        runner_cls = RUNNERS.get(cfg.runner_type)
+        if runner_cls is None:
+            raise KeyError(f'runner_type {cfg.runner_type!r} is not a '
+                           'registered runner (bpfn has BPFNRunner)')
+        return runner_cls.from_cfg(cfg)
+    from mmengine.runner import Runner
+    return Runner.from_cfg(cfg)
+
+
+def resolve_resume(cfg: Config, resume: Optional[str]) -> Optional[str]:
+    """Point the config at the checkpoint to resume from.
+
+    Args:
+        cfg (Config): The config (``work_dir`` set); ``resume`` and
+            ``load_from`` are set.
+        resume (str, optional): ``'auto'`` for the newest complete
+            checkpoint of the work dir, a checkpoint file or a work dir;
+            None to not resume.
+
+    Returns:
+        str | None: The checkpoint that training resumes from.
+
+    Raises:
+        CheckpointError: If the work dir holds no complete checkpoint.
+    """
+    from mmengine.logging import print_log
+
+    from bpfn.utils.checkpoint import (CheckpointError,
+                                       find_latest_checkpoint,
+                                       resolve_checkpoint)
+    if resume is None:
+        return None
+
+    def warn(msg: str) -> None:
+        print_log(msg, logger='current', level=30)
+
+    if resume == 'auto':
+        work_dir = cfg.work_dir
+        if not osp.isdir(work_dir) or not os.listdir(work_dir):
+            raise CheckpointError(
+                f'--resume: the work dir {work_dir} is empty or missing, '
+                'there is no checkpoint to resume from; train without '
+                '--resume first, or pass --resume PATH')
+        path = find_latest_checkpoint(work_dir, warn)
+    else:
+        path = resolve_checkpoint(resume, warn)
+    print_log(f'resuming from {path}', logger='current')
+    cfg.resume = True
+    cfg.load_from = path
+    return path
+
+
+def split_metrics(metrics: dict, datasets: List[str]) -> dict:
+    """Per-dataset metrics from the evaluator's flat keys.
+
+    Args:
+        metrics (dict): ``EPE3D`` ... of the first dataset and, with several
+            datasets, ``<dataset>/EPE3D`` ...
+        datasets (list[str]): Dataset names in evaluation order.
+
+    Returns:
+        dict: Dataset name to its metrics.
+    """
+    per_dataset = {}
+    for name in datasets:
+        prefixed = {k[len(name) + 1:]: v for k, v in metrics.items()
+                    if k.startswith(f'{name}/')}
+        per_dataset[name] = prefixed
+    if datasets and not per_dataset[datasets[0]]:
+        per_dataset[datasets[0]] = {
+            k: v for k, v in metrics.items() if '/' not in k}
+    if not datasets:
+        per_dataset['SceneFlow'] = {
+            k: v for k, v in metrics.items() if '/' not in k}
+    return per_dataset
+
+
+def test_checkpoint(cfg: Config, checkpoint: str, name: str,
+                    out: Optional[str] = None,
+                    experiment: Optional[str] = None) -> dict:
+    """Test a checkpoint, print the tables and optionally save JSON.
+
+    Args:
+        cfg (Config): Config from :func:`load_config`.
+        checkpoint (str): Checkpoint file or work dir.
+        name (str): Config file stored in the JSON.
+        out (str, optional): JSON output path (written atomically).
+        experiment (str, optional): Experiment name stored in the JSON.
+            Defaults to None (the config file name without ``.py``).
+
+    Returns:
+        dict: The results, in the schema of the JSON file::
+
+            {"config": str, "checkpoint": str,
+             "metrics": {dataset: {"EPE3D": float, "ACC3DS": float,
+                                   "ACC3DR": float, "Outliers3D": float,
+                                   "EPE2D": float, "ACC2D": float}},
+             "zero_flow": {dataset: {"EPE3D": float}},
+             "experiment": str}
+    """
+    from mmengine.dist import is_main_process
+    from mmengine.logging import print_log
+
+    from bpfn.engine.hooks.zero_flow_baseline_hook import ZERO_FLOW_KEY
+    from bpfn.evaluation import format_metrics_table
+    from bpfn.evaluation.metrics.scene_flow_metric import METRIC_TITLES
+    from bpfn.utils.checkpoint import resolve_checkpoint
+    from bpfn.utils.fileio import atomic_write_json
+
+    def warn(msg: str) -> None:
+        print_log(msg, logger='current', level=30)
+
+    path = resolve_checkpoint(checkpoint, warn)
+    cfg.load_from = path
+    cfg.resume = False
+    add_custom_hook(cfg, dict(type='ZeroFlowBaselineHook'))
+    runner = build_runner(cfg)
+    metrics = runner.test()
+    baselines = dict(runner.message_hub.get_info(ZERO_FLOW_KEY) or {})
+    per_dataset = split_metrics(dict(metrics), list(baselines))
+    result = dict(
+        config=name,
+        checkpoint=path,
+        metrics={
+            ds: {key: float(values[key])
+                 for key in METRIC_TITLES if values.get(key) is not None}
+            for ds, values in per_dataset.items()
+        },
+        zero_flow={ds: dict(EPE3D=float(value))
+                   for ds, value in baselines.items()},
+        experiment=experiment or config_name(name))
+    if is_main_process():
+        lines = ['', f'Checkpoint: {path}',
+                 format_metrics_table(result['metrics']),
+                 'Zero-flow baseline (EPE3D of predicting no motion):']
+        for ds, value in baselines.items():
+            epe = result['metrics'].get(ds, {}).get('EPE3D')
+            ratio = f' (model/zero = {epe / value:.3f})' if epe is not None \
+                and value > 0 else ''
+            lines.append(f'  {ds}: zero-flow EPE3D {value:.4f}{ratio}')
+        print('\n'.join(lines), flush=True)
+        if out:
+            atomic_write_json(result, out)
+            print(f'metrics written to {out}', flush=True)
+    return result

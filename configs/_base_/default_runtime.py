@@ -1,0 +1,55 @@
+# Runtime settings shared by every bpfn config.
+default_scope = 'bpfn'
+# BPFNRunner: checkpoints load with torch.load(weights_only=True) and bpfn's
+# allowlist (also on --resume) and are written atomically.
+runner_type = 'BPFNRunner'
+
+default_hooks = dict(
+    runtime_info=dict(type='RuntimeInfoHook'),
+    timer=dict(type='IterTimerHook'),
+    logger=dict(type='LoggerHook', interval=50),
+    param_scheduler=dict(type='ParamSchedulerHook'),
+    # One checkpoint per epoch, the last 3 kept, plus the best by EPE3D.
+    # With several validation datasets the metric's flat EPE3D is the first
+    # dataset's.
+    checkpoint=dict(
+        type='CheckpointHook',
+        interval=1,
+        max_keep_ckpts=3,
+        save_best='EPE3D',
+        rule='less'),
+    sampler_seed=dict(type='DistSamplerSeedHook'))
+
+custom_hooks = [
+    # Stop with the iteration and sample names on a NaN/inf loss; the policy
+    # ('raise' or 'skip') is optim_wrapper.non_finite.
+    dict(type='NonFiniteLossHook'),
+    # RNG states in checkpoints, restored on resume: exact resume.
+    dict(type='RNGStateHook'),
+]
+
+env_cfg = dict(
+    cudnn_benchmark=False,
+    mp_cfg=dict(mp_start_method='fork', opencv_num_threads=0),
+    # tools/train.py and tools/test.py pick 'nccl' when CUDA is available
+    # and 'gloo' otherwise, unless --cfg-options sets it.
+    dist_cfg=dict(backend='gloo'))
+
+# seed=None draws a random seed; --seed and --deterministic set these.
+randomness = dict(seed=None, deterministic=False)
+
+log_processor = dict(type='LogProcessor', window_size=50, by_epoch=True)
+
+vis_backends = [
+    dict(type='LocalVisBackend'),
+    # dict(type='TensorboardVisBackend'),  # needs the tensorboard package
+]
+visualizer = dict(
+    type='Visualizer', vis_backends=vis_backends, name='visualizer')
+
+log_level = 'INFO'
+load_from = None
+resume = False
+# Full unpickling of checkpoints holding foreign objects (--unsafe-load):
+# only for files you trust.
+unsafe_load = False

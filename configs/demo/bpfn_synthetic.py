@@ -1,0 +1,65 @@
+# A small Bi-PointFlowNet trained on procedural scenes in a few minutes on
+# CPU:  python tools/train.py configs/demo/bpfn_synthetic.py
+#       python tools/test.py configs/demo/bpfn_synthetic.py \
+#           work_dirs/bpfn_synthetic
+_base_ = ['../_base_/models/bpfn.py', '../_base_/schedules/adam_560e.py',
+    '../_base_/default_runtime.py'
+]
+
+num_points = 2048
+model = dict(
+    num_points=[512, 128, 64, 16],
+    feat_neighbors=8,
+    flow_neighbors=8,
+    width_mult=0.25,
+    estimator_channels=[32, 32],
+    estimator_mlp=[32, 32])
+
+train_pipeline = [
+    dict(type='RandomSampleFlowPoints', num_points=num_points),
+    dict(type='PackFlowInputs')
+]
+test_pipeline = [
+    dict(
+        type='RandomSampleFlowPoints', num_points=num_points,
+        deterministic=True),
+    dict(type='PackFlowInputs')
+]
+dataset_type = 'SyntheticSceneFlow'
+train_dataloader = dict(
+    batch_size=4,
+    num_workers=0,
+    sampler=dict(type='DefaultSampler', shuffle=True),
+    collate_fn=dict(type='flow_collate'),
+    dataset=dict(
+        type=dataset_type, split='train', num_samples=160,
+        num_points=num_points, pipeline=train_pipeline))
+val_dataloader = dict(
+    batch_size=4,
+    num_workers=0,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    collate_fn=dict(type='flow_collate'),
+    dataset=dict(
+        type=dataset_type, split='val', num_samples=16,
+        num_points=num_points, test_mode=True, pipeline=test_pipeline))
+test_dataloader = dict(
+    batch_size=4,
+    num_workers=0,
+    sampler=dict(type='DefaultSampler', shuffle=False),
+    collate_fn=dict(type='flow_collate'),
+    dataset=dict(
+        type=dataset_type, split='test', num_samples=32,
+        num_points=num_points, test_mode=True, pipeline=test_pipeline))
+val_evaluator = dict(type='SceneFlowMetric')
+test_evaluator = val_evaluator
+
+optim_wrapper = dict(optimizer=dict(lr=2e-3))
+param_scheduler = [
+    dict(type='ClampedStepLR', step_size=3, gamma=0.5, min_lr=1e-5,
+         by_epoch=True, begin=0, end=8)
+]
+train_cfg = dict(max_epochs=8, val_interval=4, dynamic_intervals=None)
+default_hooks = dict(
+    logger=dict(interval=10),
+    checkpoint=dict(max_keep_ckpts=2))
+randomness = dict(seed=0)

@@ -1,0 +1,10 @@
+# Adaptive imitation loss (alpha 0.5) of a Weightnet=4 student from the demo
+# teacher (train configs/demo/bpfn_synthetic.py first).
+_base_ = ['./bpfn_synthetic.py']
+model = dict(
+    _delete_=True,
+    type='SceneFlowDistiller',
+    student=dict(_base_.model, weightnet=4),
+    teacher=_base_.model,
+    teacher_ckpt='work_dirs/bpfn_synthetic',
+    distill_losses=[dict(type='AILLoss', loss_weight=0.5)])

@@ -1,0 +1,15 @@
+# Bi-directional hint of the WN48 student (see bihint_wn4.py).
+_base_ = [
+    '../_base_/models/bpfn.py', '../_base_/datasets/ft3d.py',
+    '../_base_/schedules/adam_560e.py', '../_base_/default_runtime.py'
+]
+model = dict(
+    _delete_=True,
+    type='SceneFlowDistiller',
+    student=dict(_base_.model, weightnet=[4, 4, 4, 8, 8]),
+    teacher=_base_.model,
+    teacher_ckpt='checkpoints/bpfn_ft3d.pth',
+    distill_losses=[
+        dict(type='BiHintLoss', student='cross2', teacher='cross2',
+             adapter=dict(type='ConvAdapter'), loss_weight=0.3)
+    ])

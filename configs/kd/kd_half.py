@@ -1,0 +1,15 @@
+# Output KD of the Half-channel student, gamma 0.3: loss = GT + 0.3 * KD.
+# The teacher is the base model; set teacher_ckpt to its weights (a bpfn
+# checkpoint of configs/bpfn/bpfn_ft3d.py or the original BPF file). The
+# saved checkpoints load with configs/bpfn/bpfn-half_ft3d.py.
+_base_ = [
+    '../_base_/models/bpfn.py', '../_base_/datasets/ft3d.py',
+    '../_base_/schedules/adam_560e.py', '../_base_/default_runtime.py'
+]
+model = dict(
+    _delete_=True,
+    type='SceneFlowDistiller',
+    student=dict(_base_.model, width_mult=0.5),  # = bpfn-half_ft3d.py
+    teacher=_base_.model,
+    teacher_ckpt='checkpoints/bpfn_ft3d.pth',
+    distill_losses=[dict(type='OutputKDLoss', loss_weight=0.3)])

@@ -1,0 +1,465 @@
+"""Scene flow between two point clouds of your own.
+
+Usage::
+
+    python demo/flow_demo.py PC1 PC2 CONFIG CHECKPOINT \
+        [--out-file flow.npy] [--show] [--num-points 8192] [--device cpu]
+
+``PC1`` and ``PC2`` may be:
+
+* ``.npy``: a float array (N, 3) or (N, C >= 3); the first three columns are
+  x, y, z;
+* ``.ply``: ASCII or binary (little- or big-endian) with a ``vertex``
+  element holding ``x``, ``y``, ``z`` (no extra package needed);
+* ``.pcd``: ASCII or binary (not ``binary_compressed``) with fields
+  ``x y z``;
+* ``.bin``: KITTI Velodyne scans, float32 x, y, z, intensity.
+
+The clouds are sampled as in evaluation (``RandomSampleFlowPoints`` in
+deterministic mode: the same points every run) to ``--num-points`` points,
+the network predicts the flow of the sampled points of PC1, and the flow of
+every point of PC1 is written: sampled points keep their prediction, the
+others get the inverse-distance 3-NN interpolation of the predictions, in
+chunks so that memory stays bounded for large clouds. The output is an
+(N1, 3) float32 ``.npy`` aligned with the rows of PC1. ``--show`` also
+writes a picture (``<out-file>.png``). Pass ``none`` as CHECKPOINT to run
+randomly initialised weights (for testing).
+"""
+import argparse
+import os.path as osp
+import resource
+import sys
+import time
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import torch
+from mmengine.config import Config, DictAction
+
+#: Query points interpolated at once by the 3-NN upsampling.
+UPSAMPLE_CHUNK = 16384
+
+
+class PointCloudFormatError(ValueError):
+    """A point cloud file cannot be read or has the wrong shape."""
+
+
+# ---------------------------------------------------------------------------
+# Readers
+# ---------------------------------------------------------------------------
+_PLY_TYPES = {
+    'char': 'i1', 'int8': 'i1', 'uchar': 'u1', 'uint8': 'u1',
+    'short': 'i2', 'int16': 'i2', 'ushort': 'u2', 'uint16': 'u2',
+    'int': 'i4', 'int32': 'i4', 'uint': 'u4', 'uint32': 'u4',
+    'float': 'f4', 'float32': 'f4', 'double': 'f8', 'float64': 'f8'
+}
+
+
+def _read_header(f, path: str, end: bytes, max_lines: int = 200) -> List[str]:
+    lines = []
+    for _ in range(max_lines):
+        raw = f.readline()
+        if not raw:
+            break
+        line = raw.decode('ascii', errors='replace').strip()
+        lines.append(line)
+        if line.startswith(end.decode()):
+            return lines
+    raise PointCloudFormatError(
+        f'{path}: no "{end.decode()}" line in the header')
+
+
+def read_ply(path: str) -> np.ndarray:
+    """Read the x, y, z of the ``vertex`` element of a PLY file.
+
+    Args:
+        path (str): ASCII or binary PLY file.
+
+    Returns:
+        np.ndarray: float32 (N, 3).
+    """
+    with open(path, 'rb') as f:
+        if f.readline().strip() != b'ply':
+            raise PointCloudFormatError(
+                f'{path}: not a PLY file (first line is not "ply")')
+        header = _read_header(f, path, b'end_header')
+        fmt = None
+        elements: List[Tuple[str, int, List[Tuple[str, str]]]] = []
+        for line in header:
+            words = line.split()
+            if not words:
+                continue
+            if words[0] == 'format':
+                fmt = words[1]
+            elif words[0] == 'element':
+                elements.append((words[1], int(words[2]), []))
+            elif words[0] == 'property':
+                if not elements:
+                    raise PointCloudFormatError(
+                        f'{path}: property before any element')
+                if words[1] == 'list':
+                    elements[-1][2].append(('list', words[-1]))
+                else:
+                    if words[1] not in _PLY_TYPES:
+                        raise PointCloudFormatError(
+                            f'{path}: unknown PLY type {words[1]!r}')
+                    elements[-1][2].append((_PLY_TYPES[words[1]], words[2]))
+        if fmt not in ('ascii', 'binary_little_endian', 'binary_big_endian'):
+            raise PointCloudFormatError(f'{path}: unsupported PLY format '
+                                        f'{fmt!r}')
+        if not elements or elements[0][0] != 'vertex':
+            raise PointCloudFormatError(
+                f'{path}: the first PLY element must be "vertex"')
+        _, count, props = elements[0]
+        names = [name for _, name in props]
+        if any(t == 'list' for t, _ in props):
+            raise PointCloudFormatError(
+                f'{path}: list properties in the vertex element are not '
+                'supported')
+        missing = [c for c in 'xyz' if c not in names]
+        if missing:
+            raise PointCloudFormatError(
+                f'{path}: the vertex element has no {", ".join(missing)} '
+                f'property (properties: {names})')
+        if fmt == 'ascii':
+            rows = [f.readline() for _ in range(count)]
+            try:
+                data = np.loadtxt(rows, dtype=np.float64, ndmin=2)
+            except ValueError as exc:
+                raise PointCloudFormatError(
+                    f'{path}: bad ASCII vertex data ({exc})') from exc
+            if data.shape != (count, len(names)):
+                raise PointCloudFormatError(
+                    f'{path}: expected {count} vertices of {len(names)} '
+                    f'values, got {data.shape}')
+            cols = [names.index(c) for c in 'xyz']
+            return data[:, cols].astype(np.float32)
+        order = '<' if fmt == 'binary_little_endian' else '>'
+        dtype = np.dtype([(name, order + t) for t, name in props])
+        buffer = f.read(dtype.itemsize * count)
+        if len(buffer) < dtype.itemsize * count:
+            raise PointCloudFormatError(
+                f'{path}: truncated: {count} vertices announced, '
+                f'{len(buffer) // dtype.itemsize} present')
+        data = np.frombuffer(buffer, dtype=dtype, count=count)
+        return np.stack([data[c] for c in 'xyz'], axis=1).astype(np.float32)
+
+
+_PCD_TYPES = {('F', 4): 'f4', ('F', 8): 'f8', ('I', 1): 'i1', ('I', 2): 'i2',
+              ('I', 4): 'i4', ('I', 8): 'i8', ('U', 1): 'u1', ('U', 2): 'u2',
+              ('U', 4): 'u4', ('U', 8): 'u8'}
+
+
+def read_pcd(path: str) -> np.ndarray:
+    """Read the x, y, z fields of a PCD file.
+
+    Args:
+        path (str): ASCII or binary PCD file.
+
+    Returns:
+        np.ndarray: float32 (N, 3).
+    """
+    with open(path, 'rb') as f:
+        header = _read_header(f, path, b'DATA')
+        meta: Dict[str, List[str]] = {}
+        for line in header:
+            words = line.split()
+            if words and not words[0].startswith('#'):
+                meta[words[0].upper()] = words[1:]
+        for key in ('FIELDS', 'DATA'):
+            if key not in meta:
+                raise PointCloudFormatError(f'{path}: no {key} in the PCD '
+                                            'header')
+        fields = meta['FIELDS']
+        missing = [c for c in 'xyz' if c not in fields]
+        if missing:
+            raise PointCloudFormatError(
+                f'{path}: the PCD has no {", ".join(missing)} field '
+                f'(fields: {fields})')
+        num = len(fields)
+        sizes = [int(s) for s in meta.get('SIZE', ['4'] * num)]
+        types = meta.get('TYPE', ['F'] * num)
+        counts = [int(c) for c in meta.get('COUNT', ['1'] * num)]
+        if 'POINTS' in meta:
+            points = int(meta['POINTS'][0])
+        else:
+            points = int(meta.get('WIDTH', ['0'])[0]) * int(
+                meta.get('HEIGHT', ['1'])[0])
+        kind = meta['DATA'][0].lower()
+        if kind == 'ascii':
+            rows = [f.readline() for _ in range(points)]
+            try:
+                data = np.loadtxt(rows, dtype=np.float64, ndmin=2)
+            except ValueError as exc:
+                raise PointCloudFormatError(
+                    f'{path}: bad ASCII point data ({exc})') from exc
+            starts = np.cumsum([0] + counts[:-1])
+            if data.shape[0] != points or data.shape[1] != sum(counts):
+                raise PointCloudFormatError(
+                    f'{path}: expected {points} points of {sum(counts)} '
+                    f'values, got {data.shape}')
+            cols = [int(starts[fields.index(c)]) for c in 'xyz']
+            return data[:, cols].astype(np.float32)
+        if kind != 'binary':
+            raise PointCloudFormatError(
+                f'{path}: PCD DATA {kind!r} is not supported (use ascii or '
+                'binary)')
+        try:
+            dtype = np.dtype([(name, '<' + _PCD_TYPES[(t.upper(), s)], (c, ))
+                              for name, t, s, c in zip(fields, types, sizes,
+                                                       counts)])
+        except KeyError as exc:
+            raise PointCloudFormatError(
+                f'{path}: unsupported PCD field type {exc}') from exc
+        buffer = f.read(dtype.itemsize * points)
+        if len(buffer) < dtype.itemsize * points:
+            raise PointCloudFormatError(
+                f'{path}: truncated: {points} points announced')
+        data = np.frombuffer(buffer, dtype=dtype, count=points)
+        return np.stack([data[c][:, 0] for c in 'xyz'],
+                        axis=1).astype(np.float32)
+
+
+def read_kitti_bin(path: str) -> np.ndarray:
+    """Read a KITTI Velodyne ``.bin`` (float32 x, y, z, intensity)."""
+    size = osp.getsize(path)
+    if size % 16:
+        raise PointCloudFormatError(
+            f'{path}: {size} bytes is not a multiple of 16; expected KITTI '
+            'float32 (x, y, z, intensity) records')
+    return np.fromfile(path, dtype='<f4').reshape(-1, 4)[:, :3].copy()
+
+
+def read_npy(path: str) -> np.ndarray:
+    """Read an (N, 3) or (N, C >= 3) float ``.npy`` array."""
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as exc:
+        raise PointCloudFormatError(
+            f'{path}: cannot be read as a .npy array ({exc})') from exc
+    if array.ndim != 2 or array.shape[1] < 3:
+        raise PointCloudFormatError(
+            f'{path}: expected an array of shape (N, 3) or (N, C >= 3), got '
+            f'{array.shape}')
+    if not np.issubdtype(array.dtype, np.floating):
+        raise PointCloudFormatError(
+            f'{path}: expected float coordinates, got dtype {array.dtype}')
+    return np.ascontiguousarray(array[:, :3], dtype=np.float32)
+
+
+READERS = {
+    '.npy': read_npy,
+    '.ply': read_ply,
+    '.pcd': read_pcd,
+    '.bin': read_kitti_bin
+}
+
+
+def load_points(path: str) -> np.ndarray:
+    """Read a point cloud by its extension and check it.
+
+    Args:
+        path (str): A ``.npy``, ``.ply``, ``.pcd`` or KITTI ``.bin`` file.
+
+    Returns:
+        np.ndarray: float32 (N, 3), N >= 1, finite.
+
+    Raises:
+        FileNotFoundError: If the file does not exist.
+        PointCloudFormatError: If the format or the shape is wrong.
+    """
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'{path}: point cloud file not found')
+    ext = osp.splitext(path)[1].lower()
+    if ext not in READERS:
+        raise PointCloudFormatError(
+            f'{path}: unsupported point cloud format {ext or "(none)"!r}; '
+            f'expected one of {", ".join(READERS)}')
+    points = READERS[ext](path)
+    if points.ndim != 2 or points.shape[1] != 3 or len(points) == 0:
+        raise PointCloudFormatError(
+            f'{path}: expected at least one point with x, y, z, got shape '
+            f'{points.shape}')
+    if not np.isfinite(points).all():
+        raise PointCloudFormatError(f'{path}: holds NaN or infinite values')
+    return points
+
+
+# ---------------------------------------------------------------------------
+# Inference
+# ---------------------------------------------------------------------------
+def sample_pair(pc1: np.ndarray, pc2: np.ndarray,
+                num_points: int) -> Tuple[np.ndarray, np.ndarray]:
+    """Row indices of the sampled points, as evaluation samples them.
+
+    ``RandomSampleFlowPoints`` in deterministic mode (sample index 0):
+    without replacement when a cloud has enough points, with replacement
+    otherwise; the same indices every run.
+
+    Returns:
+        tuple[np.ndarray, np.ndarray]: Indices into pc1 and into pc2,
+        each (num_points,).
+    """
+    from bpfn.datasets.transforms import RandomSampleFlowPoints
+    results = dict(
+        pc1=np.arange(len(pc1)), pc2=np.arange(len(pc2)),
+        flow=np.arange(len(pc1)), sample_idx=0, test_mode=True)
+    results = RandomSampleFlowPoints(
+        num_points, deterministic=True).transform(results)
+    return results['pc1'], results['pc2']
+
+
+@torch.no_grad()
+def upsample_flow(points: torch.Tensor,
+                  sampled_idx: np.ndarray,
+                  sampled_flow: torch.Tensor,
+                  chunk: int = UPSAMPLE_CHUNK) -> torch.Tensor:
+    """Flow of every point from the flow of the sampled ones.
+
+    Sampled points keep their flow; the others get the inverse-distance
+    weighted 3-NN interpolation of the sampled flows, ``chunk`` query
+    points at a time.
+
+    Args:
+        points (Tensor): All points, (N, 3).
+        sampled_idx (np.ndarray): Rows of the sampled points, (S,).
+        sampled_flow (Tensor): Their flow, (S, 3).
+        chunk (int): Query points per chunk. Defaults to 16384.
+
+    Returns:
+        Tensor: Flow of every point, (N, 3).
+    """
+    from bpfn.ops import interpolate_three_nn
+    num = points.shape[0]
+    idx = torch.as_tensor(sampled_idx, dtype=torch.long, device=points.device)
+    flow = torch.empty(num, 3, dtype=sampled_flow.dtype, device=points.device)
+    is_sampled = torch.zeros(num, dtype=torch.bool, device=points.device)
+    is_sampled[idx] = True
+    flow[idx] = sampled_flow
+    rest = torch.nonzero(~is_sampled).squeeze(1)
+    if rest.numel() == 0:
+        return flow
+    ref = points[idx].unsqueeze(0)  # 1, S, 3
+    values = sampled_flow.t().unsqueeze(0)  # 1, 3, S
+    for start in range(0, rest.numel(), chunk):
+        rows = rest[start:start + chunk]
+        query = points[rows].unsqueeze(0)
+        flow[rows] = interpolate_three_nn(query, ref, values)[0].t()
+    return flow
+
+
+def default_num_points(cfg: Config, fallback: int = 8192) -> int:
+    """``num_points`` of the test pipeline's sampling, else ``fallback``."""
+    pipeline = cfg.get('test_dataloader', {}).get('dataset', {}).get(
+        'pipeline', [])
+    for step in pipeline or []:
+        if isinstance(step, dict) and step.get(
+                'type') == 'RandomSampleFlowPoints':
+            return int(step.get('num_points', fallback))
+    return int(cfg.get('num_points', fallback))
+
+
+def run_demo(pc1_path: str,
+             pc2_path: str,
+             config: str,
+             checkpoint: Optional[str],
+             num_points: Optional[int] = None,
+             device: str = 'cpu',
+             cfg_options: Optional[dict] = None) -> Dict[str, np.ndarray]:
+    """Read two clouds and predict the flow of every point of the first.
+
+    Args:
+        pc1_path (str): First cloud file.
+        pc2_path (str): Second cloud file.
+        config (str): Model config file.
+        checkpoint (str, optional): Checkpoint; None or ``'none'`` keeps
+            random weights.
+        num_points (int, optional): Points sampled per cloud. Defaults to
+            the config's test sampling, else 8192.
+        device (str): Defaults to 'cpu'.
+        cfg_options (dict, optional): Config overrides.
+
+    Returns:
+        dict: ``pc1`` (N1, 3), ``pc2`` (N2, 3), ``flow`` (N1, 3) float32 and
+        ``sampled_idx1`` (S,).
+    """
+    from mmengine.registry import init_default_scope
+
+    from bpfn.apis import inference_flow, init_model
+    pc1 = load_points(pc1_path)
+    pc2 = load_points(pc2_path)
+    cfg = Config.fromfile(config)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    init_default_scope(cfg.get('default_scope', 'bpfn'))
+    if checkpoint is not None and checkpoint.lower() == 'none':
+        checkpoint = None
+    model = init_model(cfg, checkpoint, device)
+    num_points = num_points or default_num_points(cfg)
+    idx1, idx2 = sample_pair(pc1, pc2, num_points)
+    out = inference_flow(model, pc1[idx1], pc2[idx2])
+    sampled_flow = out['flows'][0][0].t()  # S, 3
+    flow = upsample_flow(
+        torch.from_numpy(pc1).to(sampled_flow.device), idx1, sampled_flow)
+    return dict(pc1=pc1, pc2=pc2,
+                flow=flow.cpu().numpy().astype(np.float32),
+                sampled_idx1=idx1)
+
+
+def peak_memory_mib() -> float:
+    """Peak resident memory of this process in MiB (Linux ``ru_maxrss``)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024) if sys.platform == 'darwin' else peak / 1024
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description='Scene flow between two point cloud files')
+    parser.add_argument('pc1', help='first cloud (.npy, .ply, .pcd, .bin)')
+    parser.add_argument('pc2', help='second cloud')
+    parser.add_argument('config', help='model config file')
+    parser.add_argument(
+        'checkpoint', help='checkpoint file ("none": random weights)')
+    parser.add_argument(
+        '--out-file', default='flow.npy',
+        help='(N1, 3) float32 flow of every point of pc1')
+    parser.add_argument(
+        '--show', action='store_true',
+        help='also write a picture next to --out-file (<name>.png)')
+    parser.add_argument(
+        '--num-points', type=int, default=None,
+        help='points sampled per cloud (default: the config test sampling, '
+        'else 8192)')
+    parser.add_argument('--device', default='cpu', help='e.g. cpu, cuda:0')
+    parser.add_argument(
+        '--cfg-options', nargs='+', action=DictAction,
+        help='config overrides, key=value')
+    return parser.parse_args(argv)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    args = parse_args(argv)
+    start = time.perf_counter()
+    try:
+        result = run_demo(args.pc1, args.pc2, args.config, args.checkpoint,
+                          args.num_points, args.device, args.cfg_options)
+    except (PointCloudFormatError, FileNotFoundError) as exc:
+        raise SystemExit(f'error: {exc}') from exc
+    from bpfn.utils.fileio import atomic_open
+    with atomic_open(args.out_file, 'wb') as f:
+        np.save(f, result['flow'])
+    message = (f'Flow of {len(result["pc1"])} points written to '
+               f'{args.out_file}')
+    if args.show:
+        from bpfn.visualization import save_flow_png
+        png = osp.splitext(args.out_file)[0] + '.png'
+        save_flow_png(png, result['pc1'], result['pc2'], result['flow'],
+                      title=osp.basename(args.pc1))
+        message += f'; picture written to {png}'
+    print(message)
+    print(f'time {time.perf_counter() - start:.1f} s, peak memory '
+          f'{peak_memory_mib():.0f} MiB')
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,104 @@
+"""Tests of tools/analysis_tools/get_flops.py and bpfn/utils/flops.py."""
+import importlib.util
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+from mmengine.registry import init_default_scope
+from torch import nn
+
+from bpfn.models.layers.conv_block import pointwise
+from bpfn.registry import MODELS
+from bpfn.utils.flops import count_flops
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+TOOL = REPO_ROOT / 'tools' / 'analysis_tools' / 'get_flops.py'
+
+
+def load_tool():
+    spec = importlib.util.spec_from_file_location('get_flops', TOOL)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class ToyFlowNet(nn.Module):
+    """Every counted operator once, with hand-computable counts."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv1d(3, 4, 1)  # module conv, bias
+        self.act = nn.LeakyReLU(0.1)
+        self.pw = nn.Conv2d(4, 5, 1)  # applied through F.linear, bias
+        self.fc = nn.Linear(5, 6)  # nn.Linear: thop skips its bias
+        self.bn = nn.BatchNorm1d(6)
+
+    def extract(self, pc1: torch.Tensor, pc2: torch.Tensor) -> dict:
+        x = self.act(self.conv(pc1.transpose(1, 2)))  # B,4,N
+        y = F.relu(pointwise(self.pw, x.transpose(1, 2)))  # B,N,5
+        z = self.bn(self.fc(y).transpose(1, 2))  # B,6,N
+        gram = torch.matmul(pc1, pc2.transpose(1, 2))  # B,N,N
+        flow = z[:, :3] + gram.sum(-1).unsqueeze(1)
+        return dict(flows=[flow])
+
+
+def test_hand_computed_count():
+    n = 10
+    result = count_flops(ToyFlowNet(), num_points=n)
+    conv = n * 4 * 3 + n * 4  # MACs + bias
+    leaky = n * 4
+    pw = n * 5 * 4 + n * 5  # MACs + bias (a conv for thop)
+    fc = n * 6 * 5  # MACs only
+    bn = 2 * n * 6
+    matmul = n * n * 3
+    assert result.flops == conv + leaky + pw + fc + bn
+    assert result.flops_all == n * 4 * 3 + n * 5 * 4 + n * 6 * 5 + matmul
+    assert result.params == sum(p.numel() for p in ToyFlowNet().parameters())
+
+
+def small_bpfn():
+    init_default_scope('bpfn')
+    return MODELS.build(
+        dict(type='BiPointFlowNet', num_points=[128, 64, 32, 16]))
+
+
+def test_fps_stand_in_gives_the_exact_count():
+    model = small_bpfn()
+    fast = count_flops(model, num_points=256)
+    exact = count_flops(model, num_points=256, exact_fps=True)
+    assert fast.flops == exact.flops
+    assert fast.flops_all == exact.flops_all
+    assert fast.flops > 0 and fast.flops_all > fast.flops * 0.5
+
+
+def test_teacher_published_convention():
+    """The published table: 13.36G FLOPs and 7.96M parameters at 8192."""
+    init_default_scope('bpfn')
+    model = MODELS.build(dict(type='BiPointFlowNet'))
+    result = count_flops(model, num_points=8192)
+    assert result.params == 7_958_604
+    assert result.flops == pytest.approx(13.36e9, rel=0.01)
+    assert result.flops_all > result.flops
+
+
+def test_tool_single_config_and_table(capsys):
+    tool = load_tool()
+    tool.main([str(REPO_ROOT / 'configs' / 'bpfn' / 'bpfn-wn4_ft3d.py'),
+               '--points', '2048'])
+    out = capsys.readouterr().out
+    assert 'FLOPs (published convention)' in out
+    assert '2.73M (2,733,852)' in out
+    table = tool.markdown_table({
+        'A': dict(flops=13.36e9, flops_all=14.82e9, params=7_958_604),
+        'B': dict(flops=9.365e9, flops_all=10.52e9, params=4_475_436)
+    })
+    lines = table.splitlines()
+    assert lines[0] == '| | A | B |'
+    assert lines[2] == '| FLOPs | 13.36G | 9.365G |'
+    assert lines[4] == '| Param | 7.96M | 4.48M |'
+
+
+def test_tool_needs_a_config():
+    with pytest.raises(SystemExit):
+        load_tool().parse_args([])

@@ -1,0 +1,184 @@
+"""Tests of bpfn/evaluation/metrics/scene_flow_metric.py."""
+import numpy as np
+import pytest
+import torch
+from mmengine.evaluator import Evaluator
+from torch.utils.data import DataLoader
+
+from bpfn.datasets import SyntheticSceneFlow, flow_collate
+from bpfn.evaluation import (METRIC_NAMES, SceneFlowMetric,
+                             format_metrics_table, scene_flow_metrics)
+from bpfn.registry import METRICS
+
+KITTI_CAMERA = dict(P_rect_02=[[721.5377, 0.0, 609.5593, 44.85728],
+                               [0.0, 721.5377, 172.854, 0.2163791],
+                               [0.0, 0.0, 1.0, 0.002745884]])
+
+HEADER = ('| Dataset | EPE3D(↓) | ACC3DS(↑) | ACC3DR(↑) | '
+          'Outliers3D(↓) | EPE2D(↓) | ACC2D(↑) |')
+
+
+def make_sample(rng, dataset, idx, camera='ft3d', noise=0.1, num=48):
+    pc1 = rng.uniform([-5, -1, 5], [5, 2, 30], (num, 3)).astype(np.float32)
+    gt = rng.normal(0, 0.5, (num, 3)).astype(np.float32)
+    pred = gt + rng.normal(0, noise, (num, 3)).astype(np.float32)
+    return dict(
+        pc1=torch.from_numpy(pc1),
+        pred_flow=torch.from_numpy(pred),
+        gt_flow=torch.from_numpy(gt),
+        sample_idx=idx,
+        sample_name=f'{dataset}_{idx}',
+        dataset=dataset,
+        camera=camera)
+
+
+def expected_mean(samples):
+    per = [
+        scene_flow_metrics(s['pc1'], s['pred_flow'], s['gt_flow'], s['camera'])
+        for s in samples
+    ]
+    return {k: float(np.mean([p[k] for p in per])) for k in METRIC_NAMES}
+
+
+def test_two_datasets_give_rows_and_flat_keys():
+    rng = np.random.default_rng(0)
+    ft3d = [make_sample(rng, 'FT3D', i, noise=0.05) for i in range(3)]
+    kitti = [
+        make_sample(rng, 'KITTI', i, KITTI_CAMERA, noise=0.3) for i in range(2)
+    ]
+    metric = METRICS.build(dict(type='SceneFlowMetric'))
+    metric.process({}, ft3d[:2])
+    metric.process({}, [ft3d[2], kitti[0]])
+    metric.process({}, kitti[1:])
+    results = metric.evaluate(5)
+    exp_ft3d, exp_kitti = expected_mean(ft3d), expected_mean(kitti)
+    assert set(results) == set(METRIC_NAMES) | {
+        f'{d}/{k}'
+        for d in ('FT3D', 'KITTI')
+        for k in METRIC_NAMES
+    }
+    for key in METRIC_NAMES:
+        assert results[key] == pytest.approx(exp_ft3d[key], rel=1e-9)
+        assert results[f'FT3D/{key}'] == results[key]
+        assert results[f'KITTI/{key}'] == pytest.approx(
+            exp_kitti[key], rel=1e-9)
+    assert results['KITTI/EPE3D'] > results['FT3D/EPE3D']
+
+
+def test_single_dataset_has_only_flat_keys():
+    rng = np.random.default_rng(1)
+    samples = [make_sample(rng, 'Synthetic', i) for i in range(4)]
+    metric = SceneFlowMetric()
+    metric.process({}, samples)
+    results = metric.evaluate(4)
+    assert set(results) == set(METRIC_NAMES)
+    exp = expected_mean(samples)
+    for key in METRIC_NAMES:
+        assert results[key] == pytest.approx(exp[key], rel=1e-9)
+
+
+def test_duplicates_from_padding_are_counted_once():
+    rng = np.random.default_rng(2)
+    samples = [make_sample(rng, 'FT3D', i) for i in range(5)]
+    metric = SceneFlowMetric()
+    clean = metric.compute_metrics([
+        dict(
+            dataset='FT3D',
+            sample_idx=i,
+            sample_name='',
+            metrics=scene_flow_metrics(s['pc1'], s['pred_flow'], s['gt_flow']))
+        for i, s in enumerate(samples)
+    ])
+    # Two ranks with a padding sampler: rank 0 gets 0, 2, 4 and rank 1 gets
+    # 1, 3 and a repeat of 0; gathered results interleave the ranks.
+    metric.process({}, [samples[0], samples[2], samples[4]])
+    metric.process({}, [samples[1], samples[3], samples[0]])
+    gathered = metric.results[0::3] + metric.results[1::3] + \
+        metric.results[2::3]
+    padded = metric.compute_metrics(gathered)
+    assert padded == clean
+    assert padded['EPE3D'] == pytest.approx(expected_mean(samples)['EPE3D'])
+
+
+def test_evaluate_is_deterministic_and_order_free():
+    rng = np.random.default_rng(3)
+    samples = [make_sample(rng, 'FT3D', i) for i in range(6)]
+    first, second = SceneFlowMetric(), SceneFlowMetric()
+    first.process({}, samples)
+    second.process({}, samples[::-1])
+    assert first.evaluate(6) == second.evaluate(6)
+
+
+def test_format_metrics_table_layout():
+    table = format_metrics_table({
+        'FT3D':
+        dict(
+            EPE3D=0.028,
+            ACC3DS=0.918,
+            ACC3DR=0.978,
+            Outliers3D=0.143,
+            EPE2D=1.582,
+            ACC2D=0.929),
+        'KITTI':
+        dict(
+            EPE3D=0.03,
+            ACC3DS=0.92,
+            ACC3DR=0.96,
+            Outliers3D=0.141,
+            EPE2D=1.056,
+            ACC2D=0.949),
+    })
+    lines = table.splitlines()
+    assert lines[1] == HEADER
+    assert lines[3] == ('| FT3D    | 0.0280   | 0.9180    | 0.9780    | '
+                        '0.1430        | 1.5820   | 0.9290   |')
+    assert lines[4].startswith('| KITTI   | 0.0300   | 0.9200    |')
+    assert len(lines) == 6  # rule, header, rule, 2 rows, rule
+
+
+def test_table_is_logged(monkeypatch):
+    logged = []
+    monkeypatch.setattr(
+        'bpfn.evaluation.metrics.scene_flow_metric.print_log',
+        lambda msg, logger=None, **kw: logged.append(msg))
+    rng = np.random.default_rng(4)
+    metric = SceneFlowMetric()
+    metric.process({}, [make_sample(rng, 'FT3D', 0)])
+    metric.evaluate(1)
+    assert len(logged) == 1 and HEADER in logged[0]
+    assert 'FT3D: 1 samples' in logged[0]
+
+
+def test_missing_prediction_is_a_clear_error():
+    rng = np.random.default_rng(5)
+    sample = make_sample(rng, 'FT3D', 0)
+    del sample['pred_flow']
+    with pytest.raises(KeyError, match="no 'pred_flow'"):
+        SceneFlowMetric().process({}, [sample])
+
+
+def test_zero_flow_through_evaluator_and_dataloader():
+    dataset = SyntheticSceneFlow(
+        num_samples=4,
+        num_points=512,
+        split='val',
+        test_mode=True,
+        pipeline=[
+            dict(type='RandomSampleFlowPoints', num_points=256),
+            dict(type='PackFlowInputs')
+        ])
+    loader = DataLoader(dataset, batch_size=2, collate_fn=flow_collate)
+    evaluator = Evaluator(SceneFlowMetric())
+    norms = []
+    for batch in loader:
+        outputs = []
+        for b, sample in enumerate(batch['data_samples']):
+            out = dict(sample)
+            out['pc1'] = batch['inputs']['pc1'][b]
+            out['pred_flow'] = torch.zeros_like(out['gt_flow'])
+            norms.append(out['gt_flow'].norm(dim=1).mean().item())
+            outputs.append(out)
+        evaluator.process(outputs, batch)
+    results = evaluator.evaluate(len(dataset))
+    assert results['EPE3D'] == pytest.approx(np.mean(norms), rel=1e-5)
+    assert results['ACC3DS'] < 0.1

@@ -1,0 +1,180 @@
+import os
+
+import pytest
+import torch
+from mmengine.registry import init_default_scope
+
+from bpfn.apis import init_model
+from bpfn.registry import MODELS
+
+
+HINT = dict(type='HintLoss', student='cross2.embedding_12',
+            teacher='cross2.embedding_12', loss_weight=0.3)
+
+
+@pytest.fixture
+def build(teacher_ckpt, tiny_cfg):
+    """``build(student=None, losses=(HINT,), ckpt=teacher_ckpt)``."""
+
+    def _build(student=None, losses=(HINT, ), ckpt=teacher_ckpt):
+        init_default_scope('bpfn')
+        torch.manual_seed(0)  # same student in every build
+        return MODELS.build(
+            dict(type='SceneFlowDistiller',
+                 student=student or dict(tiny_cfg, weightnet=4),
+                 teacher=tiny_cfg, teacher_ckpt=ckpt,
+                 distill_losses=list(losses)))
+
+    return _build
+
+
+def test_teacher_outside_module_tree(build):
+    model = build(losses=[
+        dict(type='BiHintLoss', student='cross1', teacher='cross1',
+             adapter=dict(type='ConvAdapter'))])
+    keys = model.state_dict().keys()
+    assert {k.split('.')[0] for k in keys} == {'student', 'adapters'}
+    assert sorted(model.adapters.keys()) == ['0_0', '0_1']
+    student_params = {id(p) for p in model.student.parameters()}
+    teacher_params = {id(p) for p in model.teacher.parameters()}
+    assert not teacher_params & {id(p) for p in model.parameters()}
+    assert student_params <= {id(p) for p in model.parameters()}
+    assert not any(p.requires_grad for p in model.teacher.parameters())
+    model.train()
+    assert model.student.training and not model.teacher.training
+
+
+def test_wrong_module_name_lists_valid_names(build):
+    bad = dict(HINT, student='cross2.embeding_12')
+    with pytest.raises(KeyError) as info:
+        build(losses=[bad])
+    msg = str(info.value)
+    assert 'model.distill_losses[0].student' in msg
+    assert "'cross2.embeding_12'" in msg
+    assert 'Valid names:' in msg and 'cross2.embedding_21' in msg
+    assert 'did you mean' in msg
+
+
+def test_channel_mismatch_gives_both_shapes(build, tiny_cfg, make_batch):
+    student = dict(tiny_cfg, width_mult=0.125)
+    with pytest.raises(ValueError) as info:
+        build(student=student)
+    msg = str(info.value)
+    assert 'channel mismatch' in msg and 'ConvAdapter' in msg
+    # level 2 widths: 128 * 0.125 = 16 (student), 128 * 0.25 = 32 (teacher)
+    assert '(1, 16, 16)' in msg and '(1, 32, 16)' in msg
+    model = build(student=student,
+                  losses=[dict(HINT, adapter=dict(type='ConvAdapter'))])
+    assert model.adapters['0'].conv.weight.shape == (32, 16, 1)
+
+
+def test_tuple_output_index(build, tiny_cfg, make_batch):
+    model = build(losses=[
+        dict(HINT, student='cross2[1]', teacher='cross2[1]')])
+    inputs, samples = make_batch()
+    assert 'loss_hint0' in model(inputs, samples, mode='loss')
+    with pytest.raises(TypeError, match=r"cross2\[i\]"):
+        build(losses=[
+            dict(HINT, student='cross2', teacher='cross2')])
+
+
+def test_missing_teacher_checkpoint(build, tmp_path):
+    with pytest.raises(FileNotFoundError, match='model.teacher_ckpt'):
+        build(ckpt=str(tmp_path / 'absent.pth'))
+    with pytest.raises(FileNotFoundError, match='model.teacher_ckpt'):
+        build(ckpt=str(tmp_path))  # a directory without last_checkpoint
+    with pytest.raises(ValueError, match='model.teacher_ckpt'):
+        build(ckpt=None)
+
+
+def test_work_dir_teacher_checkpoint(build, tmp_path, teacher_ckpt):
+    (tmp_path / 'last_checkpoint').write_text(
+        os.path.join('elsewhere', 'teacher.pth'))
+    model = build(ckpt=str(tmp_path))
+    assert model.teacher_ckpt == teacher_ckpt
+
+
+def test_teacher_frozen_during_training(build, tiny_cfg, make_batch):
+    model = build(losses=[
+        HINT, dict(type='OutputKDLoss'), dict(type='AILLoss')])
+    teacher_before = {k: v.clone() for k, v in
+                      model.teacher.state_dict().items()}
+    student_before = {k: v.clone() for k, v in
+                      model.student.state_dict().items()}
+    assert any('running_mean' in k for k in teacher_before)
+    optim = torch.optim.Adam(model.parameters(), lr=1e-2)
+    model.train()
+    for step in range(3):
+        inputs, samples = make_batch(seed=step)
+        losses = model(inputs, samples, mode='loss')
+        optim.zero_grad()
+        sum(losses.values()).backward()
+        optim.step()
+    for k, v in model.teacher.state_dict().items():
+        assert torch.equal(v, teacher_before[k]), k
+    changed = [k for k, v in model.student.state_dict().items()
+               if not torch.equal(v, student_before[k])]
+    assert any('running_mean' in k for k in changed)
+    assert any(k.endswith('weight') for k in changed)
+
+
+def test_predict_runs_student_only(build, tiny_cfg, make_batch):
+    model = build().eval()
+    calls = []
+    handle = model.teacher.register_forward_hook(
+        lambda *args: calls.append(1))
+    inputs, samples = make_batch()
+    with torch.no_grad():
+        preds = model(inputs, samples, mode='predict')
+        direct = model.student(inputs, samples, mode='predict')
+    handle.remove()
+    assert not calls
+    assert torch.equal(preds[0]['pred_flow'], direct[0]['pred_flow'])
+
+
+def test_checkpoint_loads_with_student_config(build, tmp_path,
+                                              tiny_cfg, make_batch):
+    model = build(losses=[
+        dict(HINT, adapter=dict(type='ConvAdapter'))])
+    ckpt = tmp_path / 'distilled.pth'
+    torch.save(dict(meta=dict(epoch=1), state_dict=model.state_dict()), ckpt)
+    cfg = tmp_path / 'student.py'
+    cfg.write_text(f'model = {dict(tiny_cfg, weightnet=4)!r}\n')
+    student = init_model(str(cfg), str(ckpt))
+    for k, v in model.student.state_dict().items():
+        assert torch.equal(student.state_dict()[k], v)
+
+
+def test_mix_and_ail_scale_gt_loss(build, tiny_cfg, make_batch):
+    inputs, samples = make_batch()
+    plain = build(losses=[]).eval()
+    gt = plain(inputs, samples, mode='loss')['loss_gt']
+    mix = build(losses=[
+        dict(type='OutputKDLoss', mode='mix', loss_weight=0.3)]).eval()
+    assert mix(inputs, samples, mode='loss')['loss_gt'].item() == \
+        pytest.approx(0.7 * gt.item(), rel=1e-5)
+    ail = build(losses=[dict(type='AILLoss',
+                                           loss_weight=0.4)]).eval()
+    assert ail(inputs, samples, mode='loss')['loss_gt'].item() == \
+        pytest.approx(0.6 * gt.item(), rel=1e-5)
+
+
+def test_teacher_targets_same_and_different_sampling(build, tiny_cfg,
+                                                     make_batch):
+    model = build(losses=[dict(type='OutputKDLoss')]).eval()
+    inputs, _ = make_batch()
+    with torch.no_grad():
+        s_out = model.student(inputs, mode='tensor')
+        t_out = model.teacher(inputs, mode='tensor')
+    same = model.teacher_targets(s_out, t_out)
+    assert all(torch.equal(a, b.transpose(1, 2))
+               for a, b in zip(same, t_out['flows']))
+    # Different sampling: the teacher's level-0 flow along the student chain.
+    other = build(student=dict(tiny_cfg, num_points=[24, 16, 8,
+                                                               4]),
+                  losses=[dict(type='OutputKDLoss')]).eval()
+    with torch.no_grad():
+        s_out = other.student(inputs, mode='tensor')
+    targets = other.teacher_targets(s_out, t_out)
+    assert [t.shape[1] for t in targets] == [64, 24, 16, 8]
+    assert torch.equal(targets[0], t_out['flows'][0].transpose(1, 2))
