@@ -48,7 +48,7 @@ def init_model(config: Union[str, Config],
     init_default_scope(config.get('default_scope', 'bpfn'))
     model_cfg = config.model
     field = 'model'
-    if model_cfg.get('type') == 'SceneFlowDistiller':
+    if 'student' in model_cfg:  # a distiller config: its student
         model_cfg, field = model_cfg.student, 'model.student'
     try:
         model = MODELS.build(model_cfg)

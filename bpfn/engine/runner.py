@@ -11,7 +11,8 @@ from mmengine.runner import Runner
 from mmengine.runner.checkpoint import load_state_dict
 
 from bpfn.registry import FUNCTIONS, RUNNERS
-from bpfn.utils.checkpoint import load_checkpoint_file, resolve_checkpoint
+from bpfn.utils.checkpoint import (check_state_dict, extract_state_dict,
+                                   load_checkpoint_file, resolve_checkpoint)
 from bpfn.utils.fileio import fsync_and_replace
 from bpfn.utils.safe_globals import to_safe_history_buffers
 
@@ -80,14 +81,22 @@ class BPFNRunner(Runner):
         self.call_hook('after_load_checkpoint', checkpoint=checkpoint)
         model = self.model.module if is_model_wrapper(self.model) \
             else self.model
-        state = checkpoint.get('state_dict', checkpoint) if isinstance(
-            checkpoint, dict) else checkpoint
-        metadata = getattr(state, '_metadata', None)
-        for pattern, repl in revise_keys:
-            state = type(state)(
-                (re.sub(pattern, repl, k), v) for k, v in state.items())
-        if metadata is not None:
-            state._metadata = metadata
+        if any(k.startswith('student.') for k in model.state_dict()):
+            # A distiller resuming: its own keys, as saved.
+            state = checkpoint.get('state_dict', checkpoint) if isinstance(
+                checkpoint, dict) else checkpoint
+            metadata = getattr(state, '_metadata', None)
+            for pattern, repl in revise_keys:
+                state = type(state)(
+                    (re.sub(pattern, repl, k), v) for k, v in state.items())
+            if metadata is not None:
+                state._metadata = metadata
+        else:
+            # A network: bpfn, original BPF or distiller checkpoints (the
+            # student is kept), and every key must fit: a test must never
+            # score a partly loaded model.
+            state = extract_state_dict(checkpoint, filename)
+            check_state_dict(model, state, filename)
         load_state_dict(model, state, strict, self.logger)
         self.logger.info(f'Load checkpoint from {filename}')
         return checkpoint

@@ -87,17 +87,15 @@ def extract_state_dict(ckpt: Any, path: str = '<checkpoint>'
     return out
 
 
-def load_model_weights(model: torch.nn.Module,
-                       path: str,
-                       map_location: Any = 'cpu',
-                       allow_unsafe: bool = False) -> Dict[str, Any]:
-    """Load a checkpoint into ``model`` strictly, with a clear mismatch error.
+def check_state_dict(model: torch.nn.Module, state: Dict[str, torch.Tensor],
+                     path: str) -> None:
+    """Raise a :class:`CheckpointError` listing every key that does not fit.
 
-    Returns:
-        dict: The checkpoint's ``meta`` (empty for original files).
+    Args:
+        model (nn.Module): The model to load into.
+        state (dict[str, Tensor]): The weights to load.
+        path (str): The checkpoint's name, for the message.
     """
-    ckpt = load_checkpoint_file(path, map_location, allow_unsafe)
-    state = extract_state_dict(ckpt, path)
     expected = model.state_dict()
     missing = sorted(set(expected) - set(state))
     unexpected = sorted(set(state) - set(expected))
@@ -117,6 +115,20 @@ def load_model_weights(model: torch.nn.Module,
                     else ''
                 lines.append(f'  {title} ({len(keys)}): {shown}{more}')
         raise CheckpointError('\n'.join(lines))
+
+
+def load_model_weights(model: torch.nn.Module,
+                       path: str,
+                       map_location: Any = 'cpu',
+                       allow_unsafe: bool = False) -> Dict[str, Any]:
+    """Load a checkpoint into ``model`` strictly, with a clear mismatch error.
+
+    Returns:
+        dict: The checkpoint's ``meta`` (empty for original files).
+    """
+    ckpt = load_checkpoint_file(path, map_location, allow_unsafe)
+    state = extract_state_dict(ckpt, path)
+    check_state_dict(model, state, path)
     model.load_state_dict(state, strict=True)
     meta: Optional[dict] = ckpt.get('meta') if isinstance(ckpt, dict) \
         else None

@@ -1,5 +1,5 @@
 # WeightNet student: C_mid = 4 on every resolution (2,733,852 parameters).
-_base_ = ['../_base_/models/bpfn.py', '../_base_/datasets/ft3d.py',
+_base_ = ['../_base_/models/bpfn.py', '../_base_/datasets/ft3d_kitti_test.py',
     '../_base_/schedules/adam_560e.py', '../_base_/default_runtime.py'
 ]
 model = dict(weightnet=4)

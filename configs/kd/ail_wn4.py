@@ -2,7 +2,7 @@
 # alpha * |S - GT| + (1 - alpha) * phi * |S - T| with alpha = 0.5
 # (loss_weight = 1 - alpha); phi trusts the teacher where its error is low.
 _base_ = [
-    '../_base_/models/bpfn.py', '../_base_/datasets/ft3d.py',
+    '../_base_/models/bpfn.py', '../_base_/datasets/ft3d_kitti_test.py',
     '../_base_/schedules/adam_560e.py', '../_base_/default_runtime.py'
 ]
 model = dict(

@@ -2,7 +2,7 @@
 # of the level-2 cross layer (cross2.embedding_12 and cross2.embedding_21),
 # each with its own 1x1 conv adapter. Loads with bpfn-wn4_ft3d.py.
 _base_ = [
-    '../_base_/models/bpfn.py', '../_base_/datasets/ft3d.py',
+    '../_base_/models/bpfn.py', '../_base_/datasets/ft3d_kitti_test.py',
     '../_base_/schedules/adam_560e.py', '../_base_/default_runtime.py'
 ]
 model = dict(

@@ -1,7 +1,7 @@
 # Early-stopped hint KD of the Weightnet=8 student: hint (gamma 0.3) for the
 # first 280 epochs, GT only afterwards (KDWeightScheduleHook 'step').
 _base_ = [
-    '../_base_/models/bpfn.py', '../_base_/datasets/ft3d.py',
+    '../_base_/models/bpfn.py', '../_base_/datasets/ft3d_kitti_test.py',
     '../_base_/schedules/adam_560e.py', '../_base_/default_runtime.py'
 ]
 model = dict(

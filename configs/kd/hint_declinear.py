@@ -2,7 +2,7 @@
 # pc1->pc2 flow embedding of level 2; same widths, so no adapter.
 # Checkpoints load with configs/bpfn/bpfn-declinear_ft3d.py.
 _base_ = [
-    '../_base_/models/bpfn.py', '../_base_/datasets/ft3d.py',
+    '../_base_/models/bpfn.py', '../_base_/datasets/ft3d_kitti_test.py',
     '../_base_/schedules/adam_560e.py', '../_base_/default_runtime.py'
 ]
 model = dict(

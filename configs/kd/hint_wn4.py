@@ -1,7 +1,7 @@
 # Hint KD (gamma 0.3) of the Weightnet=4 student on the level-2 pc1->pc2
 # flow embedding. Checkpoints load with configs/bpfn/bpfn-wn4_ft3d.py.
 _base_ = [
-    '../_base_/models/bpfn.py', '../_base_/datasets/ft3d.py',
+    '../_base_/models/bpfn.py', '../_base_/datasets/ft3d_kitti_test.py',
     '../_base_/schedules/adam_560e.py', '../_base_/default_runtime.py'
 ]
 model = dict(

@@ -1,7 +1,7 @@
 # Hint KD (gamma 0.3) of the WN48 student (C_mid 4 on the three finest
 # resolutions, 8 on the two coarsest). Loads with bpfn-wn48_ft3d.py.
 _base_ = [
-    '../_base_/models/bpfn.py', '../_base_/datasets/ft3d.py',
+    '../_base_/models/bpfn.py', '../_base_/datasets/ft3d_kitti_test.py',
     '../_base_/schedules/adam_560e.py', '../_base_/default_runtime.py'
 ]
 model = dict(

@@ -3,7 +3,7 @@
 # checkpoint of configs/bpfn/bpfn_ft3d.py or the original BPF file). The
 # saved checkpoints load with configs/bpfn/bpfn-half_ft3d.py.
 _base_ = [
-    '../_base_/models/bpfn.py', '../_base_/datasets/ft3d.py',
+    '../_base_/models/bpfn.py', '../_base_/datasets/ft3d_kitti_test.py',
     '../_base_/schedules/adam_560e.py', '../_base_/default_runtime.py'
 ]
 model = dict(

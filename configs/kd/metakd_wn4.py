@@ -4,7 +4,7 @@
 # training scene (FlyingThings3D has no offset option yet, so a quarter of
 # them are also in the every-4th training subset).
 _base_ = [
-    '../_base_/models/bpfn.py', '../_base_/datasets/ft3d.py',
+    '../_base_/models/bpfn.py', '../_base_/datasets/ft3d_kitti_test.py',
     '../_base_/schedules/adam_560e.py', '../_base_/default_runtime.py'
 ]
 model = dict(

@@ -12,10 +12,13 @@ teacher is trained once per module the same way. Checks, per KD config:
   have, and it loads with :func:`bpfn.apis.init_model` and the student's
   config;
 * ``tools/test.py`` with the student's config prints the metrics table
-  (hint and AIL; the others share the same checkpoint layout).
+  and scores the trained student, from the checkpoint and from the file
+  ``extract_student.py`` makes of it (hint and AIL; the others share the
+  same checkpoint layout).
 """
 import glob
 import hashlib
+import json
 import os
 import os.path as osp
 import subprocess
@@ -169,13 +172,30 @@ def test_kd_config_end_to_end(name, teacher, tmp_path):
         assert torch.equal(state[key[len('student.'):]],
                            ckpt['state_dict'][key]), key
 
-    if name in ('hint', 'ail'):
+    assert not glob.glob(osp.join(work_dir, '*.tmp'))
+    if name not in ('hint', 'ail'):
+        return
+
+    # tools/test.py with the student's config: on the student extracted
+    # by tools/model_converters/extract_student.py, then on the KD
+    # checkpoint itself; both must evaluate the trained weights.
+    extracted = str(tmp_path / 'student.pth')
+    _run(['tools/model_converters/extract_student.py', ckpt_path,
+          extracted], work_dir + '_extract.log')
+    outputs = {}
+    for label, path in (('extracted', extracted), ('kd', ckpt_path)):
         out = _run([
-            'tools/test.py', TEACHER_CONFIG, ckpt_path, '--work-dir',
-            str(tmp_path / 'test'), '--cfg-options', *STUDENT_OPTIONS,
-            *DATA_OPTIONS
-        ], work_dir + '_test.log')
+            'tools/test.py', TEACHER_CONFIG, path, '--work-dir',
+            str(tmp_path / 'test'), '--out', str(tmp_path / f'{label}.json'),
+            '--cfg-options', *STUDENT_OPTIONS, *DATA_OPTIONS
+        ], f'{work_dir}_test_{label}.log')
         assert 'EPE3D' in out and 'ACC3DS' in out and 'Synthetic' in out
         assert 'zero-flow EPE3D' in out
-    assert not glob.glob(osp.join(work_dir, '*.tmp'))
-    assert os.listdir(work_dir)
+        outputs[label] = out
+    assert 'missing keys' not in outputs['extracted']
+    with open(tmp_path / 'extracted.json') as f:
+        epe = json.load(f)['metrics']['Synthetic']['EPE3D']
+    with open(tmp_path / 'kd.json') as f:
+        kd_epe = json.load(f)['metrics']['Synthetic']['EPE3D']
+    assert 'missing keys' not in outputs['kd']
+    assert kd_epe == pytest.approx(epe, rel=1e-6)

@@ -16,6 +16,10 @@ _TAP = re.compile(r'^(?P<name>[\w.]*?)(\[(?P<index>\d+)\])?$')
 _DRY_RUN_POINTS = 256
 
 
+class _TeacherDone(Exception):
+    """Raised by a teacher hook once every teacher feature is recorded."""
+
+
 def resolve_checkpoint(path: Optional[str],
                        field: str = 'model.teacher_ckpt') -> str:
     """A checkpoint file from a file path or a work directory.
@@ -164,6 +168,11 @@ class SceneFlowDistiller(BaseModel):
 
         self._records: Dict[str, Dict[str, Any]] = dict(student={},
                                                         teacher={})
+        # Feature losses only: the teacher's forward stops once its last
+        # tapped module has run (the finer levels are not needed).
+        self._teacher_names = {
+            _parse_tap(p[1], 'teacher')[0] for ps in self.pairs for p in ps}
+        self._stop_teacher_early = False
         for role, model in (('student', self.student),
                             ('teacher', teacher_model)):
             taps = {p[0 if role == 'student' else 1] for ps in self.pairs
@@ -219,6 +228,9 @@ class SceneFlowDistiller(BaseModel):
 
         def hook(module: nn.Module, args: Any, output: Any) -> None:
             records[name] = output
+            if role == 'teacher' and self._stop_teacher_early and all(
+                    n in records for n in self._teacher_names):
+                raise _TeacherDone
 
         return hook
 
@@ -344,33 +356,36 @@ class SceneFlowDistiller(BaseModel):
                               s_idx[:len(s_out['flows']) - 1])
 
     def distill_loss(self, inputs: dict, data_samples: List[dict],
-                     s_out: dict, t_out: dict) -> Dict[str, Tensor]:
+                     s_out: dict,
+                     t_out: Optional[dict]) -> Dict[str, Tensor]:
         """GT and distillation losses from both nets' outputs.
 
         The hooks must have recorded this step's features (both nets run on
         ``inputs`` just before).
 
+        Args:
+            inputs (dict): ``pc1`` and ``pc2`` (B, N, 3).
+            data_samples (list[dict]): With ``gt_flow`` (N, 3).
+            s_out (dict): Student outputs of ``extract``.
+            t_out (dict, optional): Teacher outputs of ``extract``; None
+                when only feature losses are used (see :meth:`run_teacher`).
+
         Returns:
             dict: ``loss_gt`` and one ``loss_<type><i>`` per entry.
         """
-        losses: Dict[str, Tensor] = {}
-        gt_factor = self.gt_loss_weight
-        for loss in self.distill_losses:
-            gt_factor *= float(loss.gt_loss_factor)
-        gt_terms = self.student.loss(s_out, data_samples)
-        losses['loss_gt'] = gt_factor * sum(gt_terms.values())
+        losses = self.gt_loss(s_out, data_samples)
         flows = s_out['flows']
         gt_targets = t_targets = None
         for i, (loss, pairs) in enumerate(zip(self.distill_losses,
                                               self.pairs)):
-            name = f'loss_{type(loss).__name__.replace("Loss", "").lower()}'
+            name = self._loss_name(i)
             if getattr(loss, 'uses_outputs', False):
                 if t_targets is None:
                     gt = self.student.stack_gt_flow(data_samples).to(flows[0])
                     gt_targets = subsample_flow(
                         gt, s_out['fps_idx_pc1'][:len(flows) - 1])
                     t_targets = self.teacher_targets(s_out, t_out)
-                losses[f'{name}{i}'] = loss(flows, t_targets, gt_targets)
+                losses[name] = loss(flows, t_targets, gt_targets)
                 continue
             s_feats, t_feats = [], []
             for s_tap, t_tap, key in pairs:
@@ -379,16 +394,84 @@ class SceneFlowDistiller(BaseModel):
                     s = self.adapters[key](s)
                 s_feats.append(s)
                 t_feats.append(self._feature('teacher', t_tap))
-            losses[f'{name}{i}'] = loss(s_feats, t_feats)
+            losses[name] = loss(s_feats, t_feats)
         return losses
+
+    def run_teacher(self, inputs: dict) -> Optional[dict]:
+        """Run the teacher once, only as far as the losses need.
+
+        With feature losses only, the forward stops right after the last
+        tapped teacher module (e.g. at ``cross2`` the finer levels 1 and 0,
+        the most expensive ones, are skipped) and None is returned: the
+        features are in the records. Otherwise the full outputs.
+
+        Args:
+            inputs (dict): ``pc1`` and ``pc2`` (B, N, 3).
+
+        Returns:
+            dict | None: The teacher outputs of ``extract``, or None when
+            only its features are needed.
+        """
+        needs_outputs = any(
+            getattr(loss, 'uses_outputs', False)
+            for loss in self.distill_losses)
+        if needs_outputs or not self._teacher_names:
+            return self.teacher(inputs, mode='tensor')
+        self._stop_teacher_early = True
+        try:
+            self.teacher(inputs, mode='tensor')
+        except _TeacherDone:
+            return None
+        finally:
+            self._stop_teacher_early = False
+        raise RuntimeError('the teacher modules '
+                           f'{sorted(self._teacher_names)} did not all run')
+
+    def _loss_name(self, index: int) -> str:
+        loss = self.distill_losses[index]
+        kind = type(loss).__name__.replace('Loss', '').lower()
+        return f'loss_{kind}{index}'
+
+    def gt_loss(self, s_out: dict,
+                data_samples: List[dict]) -> Dict[str, Tensor]:
+        """The student's GT loss, scaled by every entry's GT factor.
+
+        Args:
+            s_out (dict): Student outputs of ``extract``.
+            data_samples (list[dict]): With ``gt_flow`` (N, 3).
+
+        Returns:
+            dict: ``loss_gt``.
+        """
+        gt_factor = self.gt_loss_weight
+        for loss in self.distill_losses:
+            gt_factor *= float(loss.gt_loss_factor)
+        gt_terms = self.student.loss(s_out, data_samples)
+        return dict(loss_gt=gt_factor * sum(gt_terms.values()))
+
+    def kd_off(self) -> bool:
+        """Whether every distillation weight is 0 (e.g. after early stop)."""
+        return len(self.distill_losses) > 0 and all(
+            float(loss.loss_weight) == 0.0 for loss in self.distill_losses)
 
     def loss(self, inputs: dict,
              data_samples: List[dict]) -> Dict[str, Tensor]:
-        """Run the student, the frozen teacher (no grad) and all losses."""
+        """Run the student, the frozen teacher (no grad) and all losses.
+
+        When every distillation weight is 0 (``KDWeightScheduleHook``
+        after an early stop) the teacher is not run: the distillation terms
+        are logged as zeros and only the GT loss trains the student.
+        """
         try:
             s_out = self.student(inputs, mode='tensor')
+            if self.kd_off():
+                losses = self.gt_loss(s_out, data_samples)
+                zero = losses['loss_gt'].new_zeros(())
+                for i in range(len(self.distill_losses)):
+                    losses[self._loss_name(i)] = zero
+                return losses
             with torch.no_grad():
-                t_out = self.teacher(inputs, mode='tensor')
+                t_out = self.run_teacher(inputs)
             return self.distill_loss(inputs, data_samples, s_out, t_out)
         finally:
             self._clear_records()

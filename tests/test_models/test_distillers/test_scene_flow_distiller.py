@@ -178,3 +178,65 @@ def test_teacher_targets_same_and_different_sampling(build, tiny_cfg,
     targets = other.teacher_targets(s_out, t_out)
     assert [t.shape[1] for t in targets] == [64, 24, 16, 8]
     assert torch.equal(targets[0], t_out['flows'][0].transpose(1, 2))
+
+
+def test_teacher_skipped_when_kd_weights_are_zero(build, make_batch,
+                                                  monkeypatch):
+    inputs, samples = make_batch()
+    model = build(losses=[HINT, dict(type='AILLoss', loss_weight=0.4)])
+    model.eval()  # same BatchNorm behaviour in both runs
+    gt = build(losses=[]).eval()(inputs, samples, mode='loss')['loss_gt']
+    for loss in model.distill_losses:
+        loss.loss_weight = 0.0
+
+    def teacher_must_not_run(*args, **kwargs):
+        raise AssertionError('the teacher ran with all KD weights 0')
+
+    monkeypatch.setattr(model.teacher, 'forward', teacher_must_not_run)
+    losses = model(inputs, samples, mode='loss')
+    assert set(losses) == {'loss_gt', 'loss_hint0', 'loss_ail1'}
+    assert losses['loss_hint0'].item() == 0.0
+    assert losses['loss_ail1'].item() == 0.0
+    # AIL with weight 0 gives the plain GT loss (alpha = 1).
+    assert losses['loss_gt'].item() == pytest.approx(gt.item(), rel=1e-6)
+    losses['loss_gt'].backward()
+    # Weights back: the teacher runs again.
+    model.distill_losses[0].loss_weight = 0.3
+    with pytest.raises(AssertionError, match='the teacher ran'):
+        model(inputs, samples, mode='loss')
+
+
+def test_teacher_stops_after_last_tapped_module(build, make_batch):
+    inputs, samples = make_batch()
+    model = build().eval()
+    ran = []
+    handles = [
+        model.teacher.get_submodule(name).register_forward_hook(
+            lambda m, a, o, name=name: ran.append(name), prepend=True)
+        for name in ('cross2.embedding_12', 'flow2', 'cross1', 'cross0',
+                     'flow0')
+    ]
+    losses = model(inputs, samples, mode='loss')
+    # Levels 1 and 0 (and even level 2's estimator) are skipped.
+    assert ran == ['cross2.embedding_12']
+    # Same hint loss as from the complete teacher forward.
+    with torch.no_grad():
+        model.teacher(inputs, mode='tensor')
+        full = model._feature('teacher', 'cross2.embedding_12')
+    model._clear_records()
+    model.student(inputs, mode='tensor')
+    expected = 0.3 * torch.nn.functional.mse_loss(
+        model._feature('student', 'cross2.embedding_12'), full)
+    model._clear_records()
+    assert losses['loss_hint0'].item() == pytest.approx(expected.item(),
+                                                        rel=1e-5)
+    # Output losses need the whole teacher.
+    ran.clear()
+    for h in handles:
+        h.remove()
+    out = build(losses=[dict(type='OutputKDLoss', loss_weight=0.3)]).eval()
+    for name in ('cross2', 'cross0'):
+        getattr(out.teacher, name).register_forward_hook(
+            lambda m, a, o, name=name: ran.append(name))
+    out(inputs, samples, mode='loss')
+    assert ran == ['cross2', 'cross0']
