@@ -3,6 +3,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from bpfn_test_utils import run_tool, write_tiny_config
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 REFERENCE_FILE = REPO_ROOT.parent / 'shared' / 'fixtures' / 'bpfn_reference.pt'
@@ -21,3 +22,20 @@ def bpfn_reference() -> dict:
 @pytest.fixture(scope='session')
 def repo_root() -> Path:
     return REPO_ROOT
+
+
+@pytest.fixture
+def tiny_config(tmp_path):
+    """Path of a tiny synthetic config (2 epochs of 4 iterations)."""
+    return write_tiny_config(tmp_path)
+
+
+@pytest.fixture(scope='session')
+def trained_checkpoint(tmp_path_factory):
+    """Config and checkpoint of one tiny epoch (4 iterations, 4 val samples).
+    """
+    folder = tmp_path_factory.mktemp('trained')
+    config = write_tiny_config(folder, epochs=1, nval=4)
+    proc = run_tool('train.py', config, '--work-dir', str(folder / 'work'))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return config, str(folder / 'work' / 'epoch_1.pth')

@@ -1,6 +1,6 @@
 """Procedural scene flow scenes: no download, deterministic per index."""
 import math
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -35,7 +35,8 @@ class _Box:
     ``p @ R.T + t``; pose 1 is the box at time 1, pose 2 after its motion.
     """
 
-    def __init__(self, rng: np.random.Generator, ground_y: float) -> None:
+    def __init__(self, rng: np.random.Generator, ground_y: float,
+                 max_speed: float, parked_ratio: float) -> None:
         self.size = np.array([
             rng.uniform(1.2, 2.6),  # width (x)
             rng.uniform(1.0, 2.2),  # height (y)
@@ -47,13 +48,14 @@ class _Box:
         ])
         rot = rot_y(rng.uniform(-math.pi, math.pi))
         self.pose1 = (rot, center)
-        if rng.uniform() < 0.25:  # parked
+        if rng.uniform() < parked_ratio:
             self.pose2 = self.pose1
         else:
-            heading = rot[:, 2]
-            move = rot_y(rng.uniform(-0.08, 0.08))
-            self.pose2 = (move @ rot,
-                          center + heading * rng.uniform(-1.5, 1.5))
+            # Drive along the heading; turn (up to ~4.6 degrees) only while
+            # moving.
+            speed = rng.uniform(-max_speed, max_speed)
+            turn = rot_y(rng.uniform(-0.08, 0.08) * min(abs(speed), 1.0))
+            self.pose2 = (turn @ rot, center + rot[:, 2] * speed)
 
     def face_areas(self) -> np.ndarray:
         w, h, length = self.size
@@ -232,8 +234,12 @@ def generate_synthetic_scene(
         noise_std: float = 0.01,
         num_objects: Tuple[int, int] = (3, 6),
         fov_deg: float = 90.0,
-        ego_speed: Tuple[float, float] = (0.0, 1.0),
-        ego_yaw_deg: float = 1.5) -> Dict[str, np.ndarray]:
+        ego_speed: Tuple[float, float] = (0.2, 1.2),
+        ego_yaw_deg: float = 1.5,
+        object_speed: float = 1.0,
+        parked_ratio: float = 0.4,
+        object_share: float = 0.3,
+        with_labels: bool = False) -> Dict[str, np.ndarray]:
     """Generate one scene flow sample.
 
     The scene is a flat ground, wall segments on the sides, poles and a few
@@ -257,19 +263,29 @@ def generate_synthetic_scene(
             boxes. Defaults to (3, 6).
         fov_deg (float): Horizontal field of view. Defaults to 90.0.
         ego_speed (tuple[float, float]): Range of the forward ego motion
-            (m per frame). Defaults to (0.0, 1.0).
+            (m per frame). Defaults to (0.2, 1.2).
         ego_yaw_deg (float): Largest ego turn (degrees). Defaults to 1.5.
+        object_speed (float): Largest box motion (m per frame) along its
+            heading. Defaults to 1.0.
+        parked_ratio (float): Probability that a box does not move.
+            Defaults to 0.4.
+        object_share (float): Share of the drawn points on boxes.
+            Defaults to 0.3.
+        with_labels (bool): Also return ``pc1_label`` ``(num_points,)``
+            int32 (-1 for static points, else the box index) and
+            ``ego_flow`` ``(num_points, 3)`` (the flow the ego motion alone
+            gives). Defaults to False.
 
     Returns:
         dict: ``pc1`` ``(num_points, 3)``, ``pc2`` ``(num_points, 3)`` and
         ``flow`` ``(num_points, 3)`` (the motion of each ``pc1`` point),
-        all float32.
+        all float32, plus the labels if asked.
     """
     half_fov = math.radians(fov_deg) / 2
     reach = max_depth + 2.0
     static = _StaticScene(rng, reach)
     boxes = [
-        _Box(rng, static.ground_y)
+        _Box(rng, static.ground_y, object_speed, parked_ratio)
         for _ in range(int(rng.integers(num_objects[0], num_objects[1] + 1)))
     ]
     # Ego motion: the sensor turns by ego_r and moves by ego_t (frame-1
@@ -294,11 +310,11 @@ def generate_synthetic_scene(
     def surface(num: int, faces: List[np.ndarray],
                 sensor: np.ndarray) -> tuple:
         """Static points and box points (box coordinates) per box."""
-        # Nearby and large boxes get more points, about 35% in total.
+        # Nearby and large boxes get more points, object_share in total.
         weight = np.array([(b.face_areas() * f).sum() /
                            max(np.hypot(b.pose1[1][0], b.pose1[1][2]), 4.0)
                            for b, f in zip(boxes, faces)])
-        counts = np.floor(num * 0.35 * weight /
+        counts = np.floor(num * object_share * weight /
                           max(weight.sum(), 1e-9)).astype(int)
         bg = static.sample(rng, num - int(counts.sum()), reach, half_fov,
                            sensor)
@@ -308,7 +324,7 @@ def generate_synthetic_scene(
         owner = np.repeat(np.arange(-1, len(boxes)), [len(bg), *counts])
         return bg, local, owner
 
-    def draw_frame1(num: int) -> Tuple[np.ndarray, np.ndarray]:
+    def draw_frame1(num: int) -> Tuple[np.ndarray, ...]:
         bg, local, owner = surface(num, faces1, origin)
         p1 = np.concatenate(
             [bg] + [b.apply(b.pose1, x) for b, x in zip(boxes, local)])
@@ -317,7 +333,7 @@ def generate_synthetic_scene(
         keep = (
             _in_view(p1, max_depth, tan_half_fov)
             & ~_shadow_mask(p1, owner, corners1))
-        return p1[keep], to_frame2(p2[keep]) - p1[keep]
+        return p1[keep], to_frame2(p2[keep]) - p1[keep], owner[keep]
 
     def draw_frame2(num: int) -> Tuple[np.ndarray]:
         # New surface samples, moved, then seen from the moved sensor.
@@ -331,16 +347,21 @@ def generate_synthetic_scene(
             & ~_shadow_mask(q2, owner, corners2))
         return (q2[keep], )
 
-    p1, flow = _draw_visible(rng, draw_frame1, num_points)
+    p1, flow, owner = _draw_visible(rng, draw_frame1, num_points)
     p2, = _draw_visible(rng, draw_frame2, num_points)
+    ego_flow = to_frame2(p1) - p1
 
     if noise_std > 0:
         p1 = p1 + rng.normal(0.0, noise_std, size=p1.shape)
         p2 = p2 + rng.normal(0.0, noise_std, size=p2.shape)
-    return dict(
+    scene = dict(
         pc1=p1.astype(np.float32),
         pc2=p2.astype(np.float32),
         flow=flow.astype(np.float32))
+    if with_labels:
+        scene['pc1_label'] = owner.astype(np.int32)
+        scene['ego_flow'] = ego_flow.astype(np.float32)
+    return scene
 
 
 @DATASETS.register_module()
@@ -362,8 +383,11 @@ class SyntheticSceneFlow(BaseSceneFlowDataset):
         seed (int): Base seed. Defaults to 0.
         max_depth (float): Largest depth. Defaults to 35.0.
         noise_std (float): Sensor noise (m). Defaults to 0.01.
-        num_objects (Sequence[int]): Inclusive range of the number of moving
+        num_objects (Sequence[int]): Inclusive range of the number of
             boxes. Defaults to (3, 6).
+        scene_cfg (dict, optional): Further arguments of
+            :func:`generate_synthetic_scene` (``ego_speed``,
+            ``object_speed``, ...). Defaults to None.
         **kwargs: See :class:`BaseSceneFlowDataset` (``pipeline``,
             ``test_mode``, ``dataset_name``, ...).
     """
@@ -379,6 +403,7 @@ class SyntheticSceneFlow(BaseSceneFlowDataset):
                  max_depth: float = 35.0,
                  noise_std: float = 0.01,
                  num_objects: Sequence[int] = (3, 6),
+                 scene_cfg: Optional[dict] = None,
                  **kwargs) -> None:
         if split not in SPLIT_STREAMS:
             raise ValueError(f'SyntheticSceneFlow: split must be one of '
@@ -393,6 +418,7 @@ class SyntheticSceneFlow(BaseSceneFlowDataset):
         self.max_depth = float(max_depth)
         self.noise_std = float(noise_std)
         self.num_objects = (int(num_objects[0]), int(num_objects[1]))
+        self.scene_cfg = dict(scene_cfg or {})
         kwargs.setdefault('data_root', '')
         super().__init__(**kwargs)
 
@@ -424,7 +450,8 @@ class SyntheticSceneFlow(BaseSceneFlowDataset):
             num_points=self.num_points,
             max_depth=self.max_depth,
             noise_std=self.noise_std,
-            num_objects=self.num_objects)
+            num_objects=self.num_objects,
+            **self.scene_cfg)
         name = f'{type(self).__name__}[{self.split}][{idx}]'
         for key in ('pc1', 'pc2', 'flow'):
             scene[key] = validate_cloud(scene[key], f'{name}.{key}')

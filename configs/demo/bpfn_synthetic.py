@@ -32,7 +32,7 @@ train_dataloader = dict(
     sampler=dict(type='DefaultSampler', shuffle=True),
     collate_fn=dict(type='flow_collate'),
     dataset=dict(
-        type=dataset_type, split='train', num_samples=160,
+        type=dataset_type, split='train', num_samples=200,
         num_points=num_points, pipeline=train_pipeline))
 val_dataloader = dict(
     batch_size=4,
@@ -55,10 +55,10 @@ test_evaluator = val_evaluator
 
 optim_wrapper = dict(optimizer=dict(lr=2e-3))
 param_scheduler = [
-    dict(type='ClampedStepLR', step_size=3, gamma=0.5, min_lr=1e-5,
-         by_epoch=True, begin=0, end=8)
+    dict(type='ClampedStepLR', step_size=4, gamma=0.5, min_lr=1e-5,
+         by_epoch=True, begin=0, end=10)
 ]
-train_cfg = dict(max_epochs=8, val_interval=4, dynamic_intervals=None)
+train_cfg = dict(max_epochs=10, val_interval=5, dynamic_intervals=None)
 default_hooks = dict(
     logger=dict(interval=10),
     checkpoint=dict(max_keep_ckpts=2))

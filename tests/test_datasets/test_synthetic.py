@@ -106,3 +106,35 @@ def test_pipeline_output_contract():
     assert first['data_samples']['dataset'] == 'Synthetic'
     np.testing.assert_array_equal(first['inputs']['pc2'].numpy(),
                                   again['inputs']['pc2'].numpy())
+
+
+def test_static_points_follow_the_ego_motion():
+    scene = generate_synthetic_scene(
+        np.random.default_rng(4),
+        num_points=2048,
+        noise_std=0.0,
+        with_labels=True)
+    static = scene['pc1_label'] == -1
+    assert 0.5 < static.mean() < 0.95
+    np.testing.assert_allclose(
+        scene['flow'][static], scene['ego_flow'][static], atol=1e-5)
+    moving = np.linalg.norm(scene['flow'] - scene['ego_flow'], axis=1) > 0.05
+    assert moving.any() and not (moving & static).any()
+
+
+def test_scene_cfg_without_object_motion_gives_one_rigid_flow():
+    dataset = SyntheticSceneFlow(
+        num_samples=2,
+        num_points=1024,
+        noise_std=0.0,
+        scene_cfg=dict(object_speed=0.0))
+    scene = dataset.generate(1)
+    src = scene['pc1'].astype(np.float64)
+    dst = src + scene['flow']
+    # Kabsch fit of one rotation and translation.
+    mu_s, mu_d = src.mean(0), dst.mean(0)
+    u, _, vt = np.linalg.svd((src - mu_s).T @ (dst - mu_d))
+    rot = (u @ vt).T
+    fitted = (src - mu_s) @ rot.T + mu_d
+    assert np.abs(fitted - dst).max() < 1e-4
+    assert np.linalg.norm(scene['flow'], axis=1).mean() > 0.1

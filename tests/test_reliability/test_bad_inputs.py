@@ -19,7 +19,7 @@ from bpfn.apis.inference import inference_flow, init_model
 from bpfn.datasets import KITTI, FlyingThings3D, load_cloud, validate_cloud
 from bpfn.registry import MODELS
 from bpfn.utils import CheckpointError, load_model_weights
-from .conftest import REPO, write_tiny_config
+from bpfn_test_utils import REPO, write_tiny_config
 
 #: A teacher-shaped tiny BiPointFlowNet (first level samples 128 points).
 TINY: Dict = dict(

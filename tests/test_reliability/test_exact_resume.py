@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from bpfn.utils import load_checkpoint_file
-from .conftest import REPO, write_tiny_config
+from bpfn_test_utils import REPO, write_tiny_config
 
 TRAIN = osp.join(REPO, 'tools', 'train.py')
 

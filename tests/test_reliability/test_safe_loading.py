@@ -19,7 +19,7 @@ from bpfn.apis.inference import init_model
 from bpfn.registry import MODELS
 from bpfn.utils import (CheckpointError, load_checkpoint_file,
                         load_model_weights)
-from .conftest import REPO, write_tiny_config
+from bpfn_test_utils import REPO, write_tiny_config
 
 TINY = dict(
     type='BiPointFlowNet',

@@ -5,7 +5,7 @@ import os.path as osp
 import random
 import subprocess
 
-from .conftest import REPO, run_tool, write_tiny_config
+from bpfn_test_utils import REPO, run_tool, write_tiny_config
 
 
 def _bash(script: str, *args: str) -> subprocess.CompletedProcess:

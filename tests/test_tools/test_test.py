@@ -7,7 +7,7 @@ import numpy as np
 import torch
 from mmengine.config import Config
 
-from .conftest import run_tool
+from bpfn_test_utils import run_tool
 
 HEADER = ('| Dataset   | EPE3D(↓) | ACC3DS(↑) | ACC3DR(↑) | '
           'Outliers3D(↓) | EPE2D(↓) | ACC2D(↑) |')

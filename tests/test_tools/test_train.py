@@ -2,7 +2,7 @@
 import re
 
 from bpfn.utils import load_checkpoint_file
-from .conftest import run_tool, write_tiny_config
+from bpfn_test_utils import run_tool, write_tiny_config
 
 SCHEDULER = '''
 param_scheduler = [dict(type='ClampedStepLR', step_size=1, gamma=0.5,

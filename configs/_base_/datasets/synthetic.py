@@ -1,5 +1,5 @@
-# Procedural scenes (no download): ground, walls and moving boxes under ego
-# motion. Default dataset of the demo and the tests.
+# Procedural scenes (no download): ground, wall segments, poles and moving
+# boxes under ego motion. Default dataset of the demo and the tests.
 dataset_type = 'SyntheticSceneFlow'
 num_points = 8192
 

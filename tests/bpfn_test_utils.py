@@ -1,9 +1,8 @@
-"""A tiny synthetic training config for the reliability tests."""
+"""Helpers shared by the tests: a tiny synthetic config and tool runner."""
 import os.path as osp
 
-import pytest
 
-REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 TINY_CONFIG = '''
 _base_ = [{base!r} + '/models/bpfn.py', {base!r} + '/schedules/adam_560e.py',
@@ -50,12 +49,6 @@ def write_tiny_config(folder, epochs: int = 2, nval: int = 4) -> str:
     return path
 
 
-@pytest.fixture
-def tiny_config(tmp_path):
-    """Path of a tiny synthetic config (2 epochs of 4 iterations)."""
-    return write_tiny_config(tmp_path)
-
-
 def run_tool(script: str, *args: str, env: dict = None,
              timeout: int = 120) -> 'subprocess.CompletedProcess':
     """Run ``tools/<script>`` in a subprocess with one OMP thread."""
@@ -68,14 +61,3 @@ def run_tool(script: str, *args: str, env: dict = None,
     return subprocess.run(
         [sys.executable, osp.join(REPO, 'tools', script), *args],
         env=full_env, capture_output=True, text=True, timeout=timeout)
-
-
-@pytest.fixture(scope='session')
-def trained_checkpoint(tmp_path_factory):
-    """Config and checkpoint of one tiny epoch (4 iterations, 4 val samples).
-    """
-    folder = tmp_path_factory.mktemp('trained')
-    config = write_tiny_config(folder, epochs=1, nval=4)
-    proc = run_tool('train.py', config, '--work-dir', str(folder / 'work'))
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return config, str(folder / 'work' / 'epoch_1.pth')
