@@ -11,7 +11,8 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 from bpfn.utils.checkpoint import CheckpointError  # noqa: E402
 from bpfn.utils.tool_utils import (add_common_args, add_custom_hook,  # noqa
-                                   build_runner, config_name, load_config,
+                                   build_runner, config_name,
+                                   finish_distributed, load_config,
                                    test_checkpoint)
 
 
@@ -48,6 +49,7 @@ def main(argv=None) -> None:
                         or config_name(args.config))
     except (CheckpointError, FileNotFoundError) as exc:
         sys.exit(f'error: {exc}')
+    finish_distributed()
 
 
 if __name__ == '__main__':

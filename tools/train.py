@@ -7,7 +7,8 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 from bpfn.utils.checkpoint import CheckpointError  # noqa: E402
 from bpfn.utils.tool_utils import (add_common_args, build_runner,  # noqa
-                                   load_config, resolve_resume, use_amp)
+                                   finish_distributed, load_config,
+                                   resolve_resume, use_amp)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -51,6 +52,7 @@ def main(argv=None) -> None:
         sys.exit(f'error: {exc}')
     runner = build_runner(cfg)
     runner.train()
+    finish_distributed()
 
 
 if __name__ == '__main__':

@@ -321,3 +321,16 @@ def test_checkpoint(cfg: Config, checkpoint: str, name: str,
             atomic_write_json(result, out)
             print(f'metrics written to {out}', flush=True)
     return result
+
+
+def finish_distributed() -> None:
+    """Wait for every process, then close the process group.
+
+    Without this, a process that leaves while another still tears down its
+    gloo threads can abort ('terminate called without an active
+    exception').
+    """
+    import torch.distributed as torch_dist
+    if torch_dist.is_available() and torch_dist.is_initialized():
+        torch_dist.barrier()
+        torch_dist.destroy_process_group()
