@@ -66,17 +66,14 @@ class BidirectionalCrossLayer(nn.Module):
         Returns:
             Tensor: Embedded features, shape (B, C', N1).
         """
-        # pos(p2 - p1) = W p2 - W p1 + b: the position term is folded into
-        # per-point features before grouping, so the (B, N1, K, C) tensor is
-        # built by one gather and one broadcast add.
-        weight = pos.weight.reshape(pos.weight.shape[0], -1)
-        per2 = feats2.transpose(1, 2) + F.linear(xyz2, weight)  # B,N2,C
-        per1 = feats1.transpose(1, 2) - F.linear(xyz1, weight, -pos.bias)
-        x = F.leaky_relu(
-            group_points(per2, idx) + per1.unsqueeze(2), LEAKY_RATE)
+        direction = group_points(xyz2, idx) - xyz1.unsqueeze(2)  # B,N1,K,3
+        grouped2 = group_points(feats2.transpose(1, 2), idx)  # B,N1,K,C
+        grouped1 = feats1.transpose(1, 2).unsqueeze(2)  # B,N1,1,C
+        x = F.leaky_relu(grouped2 + grouped1 + pointwise(pos, direction),
+                         LEAKY_RATE)
         for block in mlp:
             x = block(x)
-        return x.amax(dim=2).transpose(1, 2)
+        return x.max(dim=2)[0].transpose(1, 2)
 
     def forward(
         self,
