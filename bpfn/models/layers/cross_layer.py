@@ -73,7 +73,7 @@ class BidirectionalCrossLayer(nn.Module):
                          LEAKY_RATE)
         for block in mlp:
             x = block(x)
-        return x.max(dim=2)[0].transpose(1, 2)
+        return x.amax(dim=2).transpose(1, 2)
 
     def forward(
         self,
