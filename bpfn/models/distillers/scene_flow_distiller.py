@@ -9,7 +9,8 @@ from mmengine.model import BaseModel
 from torch import Tensor, nn
 
 from bpfn.registry import MODELS
-from bpfn.utils import CheckpointError, load_model_weights
+from bpfn.utils import (CheckpointError, find_latest_checkpoint,
+                        load_model_weights)
 from ..losses import subsample_flow
 
 _TAP = re.compile(r'^(?P<name>[\w.]*?)(\[(?P<index>\d+)\])?$')
@@ -20,12 +21,14 @@ class _TeacherDone(Exception):
     """Raised by a teacher hook once every teacher feature is recorded."""
 
 
-def resolve_checkpoint(path: Optional[str],
-                       field: str = 'model.teacher_ckpt') -> str:
+def resolve_teacher_checkpoint(path: Optional[str],
+                               field: str = 'model.teacher_ckpt') -> str:
     """A checkpoint file from a file path or a work directory.
 
-    A directory is resolved as ``tools/test.py`` does: through MMEngine's
-    ``last_checkpoint`` pointer file inside it.
+    A directory is resolved as ``tools/test.py`` resolves one
+    (:func:`bpfn.utils.find_latest_checkpoint`): MMEngine's
+    ``last_checkpoint`` pointer first, skipping incomplete files. Errors
+    name the config ``field``.
 
     Args:
         path (str, optional): File or work directory.
@@ -39,17 +42,14 @@ def resolve_checkpoint(path: Optional[str],
         raise ValueError(f'{field} is required: set it to the teacher '
                          'checkpoint (a .pth file or a work dir)')
     if os.path.isdir(path):
-        pointer = os.path.join(path, 'last_checkpoint')
-        if not os.path.isfile(pointer):
+        if not os.path.isfile(os.path.join(path, 'last_checkpoint')):
             raise FileNotFoundError(
                 f'{field}={path!r} is a directory without a last_checkpoint '
                 'file: train the teacher there first, or give a .pth file')
-        with open(pointer) as f:
-            target = f.read().strip()
-        if not os.path.isfile(target):
-            # The pointer may hold a path relative to another working dir.
-            target = os.path.join(path, os.path.basename(target))
-        path = target
+        try:
+            path = find_latest_checkpoint(path)
+        except CheckpointError as exc:
+            raise FileNotFoundError(f'{field}: {exc}') from exc
     if not os.path.isfile(path):
         raise FileNotFoundError(
             f'{field}: teacher checkpoint {path!r} not found; train the '
@@ -121,7 +121,7 @@ class SceneFlowDistiller(BaseModel):
                          init_cfg=init_cfg)
         self.student = MODELS.build(student)
         teacher_model = MODELS.build(teacher)
-        path = resolve_checkpoint(teacher_ckpt)
+        path = resolve_teacher_checkpoint(teacher_ckpt)
         device = next(self.student.parameters()).device
         try:
             load_model_weights(teacher_model, path, map_location=device)
