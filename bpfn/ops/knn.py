@@ -1,8 +1,12 @@
 """Exact k-nearest-neighbour search, chunked so that memory stays bounded."""
-from typing import Optional, Tuple, Union
+from typing import List, Optional, Tuple, Union
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
+
+from .chunking import point_chunks
+from .point_blocks import PointBlocks, kd_blocks
 
 # Largest number of distance entries held at once by one chunk of queries
 # (B * chunk * M). On CPU a chunk that stays in cache (2**20 float32 values,
@@ -32,62 +36,343 @@ def square_distance(src: Tensor, dst: Tensor) -> Tensor:
     Returns:
         Tensor: Squared distances, shape (B, N, M).
     """
+    num = src.shape[1]
+    if num < MIN_PRODUCT_ROWS:
+        # BLAS libraries use other kernels, which round differently, for
+        # products of very few rows; padding keeps the usual one.
+        src = torch.cat([src, src[:, :1].expand(-1, MIN_PRODUCT_ROWS - num,
+                                                -1)], dim=1)
     # Scaling by -2 is exact, so scaling the (B, N, 3) input instead of the
     # (B, N, M) product gives the same values for less work.
     dist = torch.matmul(-2 * src, dst.transpose(1, 2))
     dist += torch.sum(src**2, -1).unsqueeze(-1)
     dist += torch.sum(dst**2, -1).unsqueeze(1)
-    return dist
+    return dist[:, :num]
 
 
-def _chunk_size(batch: int, num_ref: int, max_elements: int) -> int:
-    return max(1, max_elements // max(1, batch * num_ref))
+# Fewest rows and columns of the distance products: BLAS libraries round
+# products of fewer rows or columns (or of a batch of one) differently.
+MIN_PRODUCT_ROWS = 64
+MIN_PRODUCT_COLS = 64
+# Below this many distance entries (S * M per cloud) the dense search is
+# cheaper than sorting the clouds into blocks.
+BLOCKED_MIN_PAIRS = 2**22
+# Largest number of points per query block and per reference block of the
+# blocked search, and the reference points (in units of k) that bound a query
+# block's search radius.
+QUERY_BLOCK_SIZE = 16
+REF_BLOCK_SIZE = 16
+NEAR_FACTOR = 2
 
 
 def knn(k: int,
         ref: Tensor,
         query: Tensor,
         max_elements: Optional[int] = None,
-        return_dist: bool = False) -> Union[Tensor, Tuple[Tensor, Tensor]]:
+        return_dist: bool = False,
+        method: str = 'auto') -> Union[Tensor, Tuple[Tensor, Tensor]]:
     """Indices of the ``k`` nearest reference points of every query point.
 
-    The query points are processed in chunks so that at most
-    ``max_elements`` distances exist at once, whatever the cloud sizes.
+    Two searches give the same neighbours:
+
+    - ``'dense'`` computes every query-reference distance, in chunks of
+      queries so that at most ``max_elements`` distances exist at once.
+    - ``'blocked'`` sorts both clouds into spatially compact blocks and only
+      computes the distances between blocks that can hold a neighbour (see
+      :func:`knn_blocked`). Its distance values are bitwise the dense ones
+      and a query whose ``k``-th distance ties with the next one is searched
+      densely, so the neighbour sets are equal.
+
+    ``'auto'`` takes the blocked search for large clouds on CPU and the dense
+    one otherwise (a GPU is faster on the dense matrix).
 
     Args:
         k (int): Number of neighbours ``K``.
         ref (Tensor): Reference points, shape (B, M, 3).
         query (Tensor): Query points, shape (B, S, 3).
-        max_elements (int, optional): Bound on B * chunk * M distance
-            entries held at once. Defaults to :func:`default_max_elements`.
+        max_elements (int, optional): Bound on the distance entries held at
+            once. Defaults to :func:`default_max_elements`.
         return_dist (bool): Also return the squared distances.
             Defaults to False.
+        method (str): ``'auto'``, ``'dense'`` or ``'blocked'``.
+            Defaults to ``'auto'``.
 
     Returns:
         Tensor | tuple[Tensor, Tensor]: Indices into ``ref``, shape
         (B, S, K), int64 (and squared distances (B, S, K) when asked).
     """
-    batch, num_query, _ = query.shape
-    num_ref = ref.shape[1]
+    num_query, num_ref = query.shape[1], ref.shape[1]
     if k > num_ref:
         raise ValueError(f'knn: asked for k={k} neighbours among only '
                          f'{num_ref} reference points')
-    chunk = _chunk_size(batch, num_ref, max_elements
-                        or default_max_elements(query.device))
+    if method not in ('auto', 'dense', 'blocked'):
+        raise ValueError(f"knn: unknown method {method!r}, expected 'auto', "
+                         "'dense' or 'blocked'")
+    max_elements = max_elements or default_max_elements(query.device)
+    if method == 'auto':
+        blocked = (query.device.type == 'cpu'
+                   and num_query * num_ref >= BLOCKED_MIN_PAIRS
+                   and num_ref >= 4 * k)
+        method = 'blocked' if blocked else 'dense'
+    if method == 'blocked':
+        idx, dist = knn_blocked(k, ref, query, max_elements)
+    else:
+        idx, dist = knn_dense(k, ref, query, max_elements)
+    return (idx, dist) if return_dist else idx
+
+
+def knn_dense(k: int,
+              ref: Tensor,
+              query: Tensor,
+              max_elements: Optional[int] = None) -> Tuple[Tensor, Tensor]:
+    """Dense search: top-k of every query's full distance row.
+
+    Args:
+        k (int): Number of neighbours ``K``.
+        ref (Tensor): Reference points, shape (B, M, 3).
+        query (Tensor): Query points, shape (B, S, 3).
+        max_elements (int, optional): Bound on B * chunk * M distances held
+            at once. Defaults to :func:`default_max_elements`.
+
+    Returns:
+        tuple[Tensor, Tensor]: Indices (B, S, K) and squared distances
+        (B, S, K).
+    """
+    batch, num_query, _ = query.shape
+    max_elements = max_elements or default_max_elements(query.device)
     idx_chunks, dist_chunks = [], []
-    for start in range(0, num_query, chunk):
-        dist = square_distance(query[:, start:start + chunk], ref)
+    for part in point_chunks(num_query, batch * ref.shape[1], max_elements):
+        dist = square_distance(query[:, part], ref)
         values, idx = torch.topk(dist, k, dim=-1, largest=False, sorted=False)
         idx_chunks.append(idx)
-        if return_dist:
-            dist_chunks.append(values)
-    idx = torch.cat(idx_chunks, dim=1) if len(idx_chunks) > 1 else \
-        idx_chunks[0]
-    if not return_dist:
-        return idx
-    dist = torch.cat(dist_chunks, dim=1) if len(dist_chunks) > 1 else \
-        dist_chunks[0]
-    return idx, dist
+        dist_chunks.append(values)
+    if len(idx_chunks) == 1:
+        return idx_chunks[0], dist_chunks[0]
+    return torch.cat(idx_chunks, dim=1), torch.cat(dist_chunks, dim=1)
+
+
+def _block_distances(query: PointBlocks, ref: PointBlocks, batch_idx: Tensor,
+                     query_block: Tensor, ref_blocks: Tensor,
+                     ref_block_valid: Tensor) -> Tuple[Tensor, Tensor]:
+    """Distances of ``G`` query blocks to ``C`` reference blocks each.
+
+    The values are bitwise those of :func:`square_distance`: the same matrix
+    product on the same BLAS kernel and the same order of additions, on the
+    same numbers.
+
+    Args:
+        query (PointBlocks): Query blocks of the batch.
+        ref (PointBlocks): Reference blocks of the batch.
+        batch_idx (Tensor): Cloud of each query block, (G,).
+        query_block (Tensor): Index of each query block, (G,).
+        ref_blocks (Tensor): Reference blocks searched by each, (G, C).
+        ref_block_valid (Tensor): False where an entry of ``ref_blocks`` is
+            only padding, (G, C).
+
+    Returns:
+        tuple[Tensor, Tensor]: Squared distances (G, bs, C * bs), infinite
+        on padding, and the reference index of every column (G, C * bs).
+    """
+    num_blocks, width = ref_blocks.shape
+    min_width = -(-MIN_PRODUCT_COLS // ref.points.shape[2])
+    if width < min_width or num_blocks == 1:
+        # Keep the product on the BLAS kernel of the dense search (see
+        # MIN_PRODUCT_COLS): pad with blocks marked as padding, and give a
+        # lone query block a twin.
+        pad = max(0, min_width - width)
+        ref_blocks = F.pad(ref_blocks, (0, pad))
+        ref_block_valid = F.pad(ref_block_valid, (0, pad), value=False)
+        twin = 2 if num_blocks == 1 else 1
+        dist, ref_idx = _block_distances(
+            query, ref, batch_idx.repeat(twin), query_block.repeat(twin),
+            ref_blocks.repeat(twin, 1), ref_block_valid.repeat(twin, 1))
+        return dist[:num_blocks], ref_idx[:num_blocks]
+    rows = batch_idx.unsqueeze(1)
+    ref_points = ref.points[rows, ref_blocks].flatten(1, 2)
+    ref_sq = ref.sq_norms[rows, ref_blocks]
+    valid = ref.valid[rows, ref_blocks] & ref_block_valid.unsqueeze(-1)
+    # Padding gets an infinite norm, hence an infinite distance.
+    ref_sq = ref_sq.masked_fill(~valid, float('inf')).flatten(1)
+    dist = torch.bmm(-2 * query.points[batch_idx, query_block],
+                     ref_points.transpose(1, 2))
+    dist += query.sq_norms[batch_idx, query_block].unsqueeze(-1)
+    dist += ref_sq.unsqueeze(1)
+    return dist, ref.order[rows, ref_blocks].flatten(1)
+
+
+def _chunks_by_cost(costs: List[int], per_unit: int,
+                    max_elements: int) -> List[Tuple[int, int]]:
+    """Cut items of ascending ``costs`` into runs of bounded total size.
+
+    A run ``[start, end)`` is padded to its last (largest) cost, so it holds
+    ``(end - start) * costs[end - 1] * per_unit`` elements.
+    """
+    runs, start = [], 0
+    while start < len(costs):
+        end = start + 1
+        while (end < len(costs) and
+               (end + 1 - start) * costs[end] * per_unit <= max_elements):
+            end += 1
+        runs.append((start, end))
+        start = end
+    return runs
+
+
+def _needed_blocks(k: int, qb: PointBlocks, rb: PointBlocks, ref_sq: Tensor,
+                   query_sq: Tensor, max_elements: int) -> Tensor:
+    """Which reference blocks may hold a neighbour of each query block.
+
+    1. A bound of each query block's k-th distances: the largest k-th
+       distance of its queries among the reference blocks nearest to its
+       centre, which hold about ``NEAR_FACTOR * k`` points (infinite when
+       they hold fewer than ``k`` real points).
+    2. A reference block is needed when its bounding box comes within that
+       bound of the query block's box. The margin covers the float32
+       rounding of the computed distances (a few units of 2**-24 relative
+       to ``|a|^2 + |b|^2``) with a wide safety factor.
+
+    Args:
+        k (int): Number of neighbours ``K``.
+        qb (PointBlocks): Query blocks, ``nq`` per cloud.
+        rb (PointBlocks): Reference blocks, ``nr`` per cloud.
+        ref_sq (Tensor): Squared norms of the references, (B, M).
+        query_sq (Tensor): Squared norms of the queries, (B, S).
+        max_elements (int): Bound on the values held at once.
+
+    Returns:
+        Tensor: Mask (B * nq, nr), row ``b * nq + i`` for query block ``i``
+        of cloud ``b``.
+    """
+    batch, num_qb, qbs = qb.order.shape
+    num_rb, rbs = rb.order.shape[1:]
+    device = qb.points.device
+    num_near = min(num_rb, -(-max(NEAR_FACTOR * k, MIN_PRODUCT_COLS) // rbs))
+    slack = 2**-16 * (ref_sq.amax(1) + query_sq.amax(1))
+    q_centre = (qb.lower + qb.upper).flatten(0, 1) / 2
+    r_centre = (rb.lower + rb.upper) / 2
+    flat = torch.arange(batch * num_qb, device=device)
+    need = torch.empty(batch * num_qb, num_rb, dtype=torch.bool,
+                       device=device)
+    per_block = max(3 * num_rb, num_near * qbs * rbs)
+    for part in point_chunks(batch * num_qb, per_block, max_elements):
+        b, blk = flat[part] // num_qb, flat[part] % num_qb
+        centre_dist = (r_centre[b] - q_centre[part].unsqueeze(1)).square()
+        near = centre_dist.sum(-1).topk(num_near, dim=-1, largest=False)[1]
+        dist, _ = _block_distances(qb, rb, b, blk, near,
+                                   torch.ones_like(near, dtype=torch.bool))
+        kth = dist.topk(k, dim=-1, largest=False)[0][..., -1]
+        limit = kth.amax(-1) * (1 + 2**-16) + slack[b]
+        gap = torch.maximum(qb.lower[b, blk].unsqueeze(1) - rb.upper[b],
+                            rb.lower[b] - qb.upper[b, blk].unsqueeze(1))
+        need[part] = (gap.clamp_min(0).square().sum(-1) <=
+                      limit.unsqueeze(-1))
+    return need
+
+
+def knn_blocked(k: int,
+                ref: Tensor,
+                query: Tensor,
+                max_elements: Optional[int] = None,
+                query_block_size: int = QUERY_BLOCK_SIZE,
+                ref_block_size: int = REF_BLOCK_SIZE) -> Tuple[Tensor, Tensor]:
+    """Exact search that skips reference blocks too far to hold a neighbour.
+
+    Both clouds are cut into spatially compact blocks (:func:`kd_blocks`).
+    For every query block:
+
+    1. an upper bound of its queries' ``k``-th distances comes from the few
+       reference blocks nearest to its centre;
+    2. every reference block whose bounding box lies within that bound (plus
+       a margin for float32 rounding) is searched; the others cannot hold a
+       neighbour;
+    3. the ``k`` smallest of those distances, which are bitwise the dense
+       ones, are the neighbours. A query whose ``k``-th distance equals
+       another candidate's is searched again densely, so that ties are
+       broken exactly as :func:`knn_dense` breaks them.
+
+    Clouds of fewer than ``query_block_size`` queries, or with non-finite
+    coordinates, are searched densely.
+
+    Args:
+        k (int): Number of neighbours ``K``.
+        ref (Tensor): Reference points, shape (B, M, 3).
+        query (Tensor): Query points, shape (B, S, 3).
+        max_elements (int, optional): Bound on the distance entries held at
+            once (a chunk holds at least one query block). Defaults to
+            :func:`default_max_elements`.
+        query_block_size (int): Most queries per block, at least 16.
+            Defaults to 16.
+        ref_block_size (int): Most reference points per block.
+            Defaults to 16.
+
+    Returns:
+        tuple[Tensor, Tensor]: Indices (B, S, K) and squared distances
+        (B, S, K), the same neighbour sets as :func:`knn_dense`.
+    """
+    if query_block_size < 16:
+        raise ValueError('knn_blocked: query_block_size must be at least 16 '
+                         f'(blocks of 9 or more rows), got {query_block_size}')
+    max_elements = max_elements or default_max_elements(query.device)
+    if (query.shape[1] < query_block_size
+            or not torch.isfinite(ref).all()
+            or not torch.isfinite(query).all()):
+        return knn_dense(k, ref, query, max_elements)
+    batch, num_query, _ = query.shape
+    device = query.device
+    ref_sq = torch.sum(ref**2, -1)
+    query_sq = torch.sum(query**2, -1)
+    rb = kd_blocks(ref, ref_sq, ref_block_size)
+    qb = kd_blocks(query, query_sq, query_block_size)
+    num_qb = qb.num_blocks
+    per_block = query_block_size * ref_block_size
+    flat = torch.arange(batch * num_qb, device=device)
+    flat_batch, flat_block = flat // num_qb, flat % num_qb
+
+    # 1-2. Reference blocks that may hold a neighbour of each query block.
+    need = _needed_blocks(k, qb, rb, ref_sq, query_sq, max_elements)
+    counts = need.sum(-1)
+
+    # 3. Search each query block among its reference blocks, the blocks in
+    # ascending order of their number of reference blocks.
+    out_idx = torch.empty(batch, num_query, k, dtype=torch.long,
+                          device=device)
+    out_dist = torch.empty(batch, num_query, k, dtype=ref.dtype,
+                           device=device)
+    by_count = torch.argsort(counts)
+    sorted_counts = counts[by_count].tolist()
+    ties = []
+    for start, end in _chunks_by_cost(sorted_counts, per_block, max_elements):
+        blocks = by_count[start:end]
+        width = sorted_counts[end - 1]
+        ref_blocks = torch.argsort(
+            (~need[blocks]).to(torch.uint8), dim=-1, stable=True)[:, :width]
+        block_valid = torch.arange(width, device=device) < counts[blocks,
+                                                                  None]
+        b, qblk = flat_batch[blocks], flat_block[blocks]
+        dist, ref_idx = _block_distances(qb, rb, b, qblk, ref_blocks,
+                                         block_valid)
+        values, pos = dist.topk(k, dim=-1, largest=False)
+        kth = values[..., -1:]
+        tie = ((dist <= kth).sum(-1) > k) | torch.isinf(kth[..., 0])
+        nbr = torch.gather(ref_idx, 1, pos.flatten(1)).view_as(pos)
+        real = qb.valid[b, qblk]
+        clouds = b.unsqueeze(1).expand_as(real)[real]
+        queries = qb.order[b, qblk][real]
+        out_idx[clouds, queries] = nbr[real]
+        out_dist[clouds, queries] = values[real]
+        tie = tie[real]
+        ties.append((clouds[tie], queries[tie]))
+
+    # 4. Tied queries: the dense search on their full rows.
+    tie_clouds = torch.cat([t[0] for t in ties])
+    tie_queries = torch.cat([t[1] for t in ties])
+    for i in torch.unique(tie_clouds).tolist():
+        queries = tie_queries[tie_clouds == i]
+        idx, dist = knn_dense(k, ref[i:i + 1], query[i:i + 1, queries],
+                              max_elements)
+        out_idx[i, queries] = idx[0]
+        out_dist[i, queries] = dist[0]
+    return out_idx, out_dist
 
 
 def knn_brute_force(k: int, ref: Tensor, query: Tensor) -> Tensor:

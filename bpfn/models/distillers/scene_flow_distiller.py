@@ -173,6 +173,7 @@ class SceneFlowDistiller(BaseModel):
         self._teacher_names = {
             _parse_tap(p[1], 'teacher')[0] for ps in self.pairs for p in ps}
         self._stop_teacher_early = False
+        self._teacher_taps_checked = False
         for role, model in (('student', self.student),
                             ('teacher', teacher_model)):
             taps = {p[0 if role == 'student' else 1] for ps in self.pairs
@@ -227,6 +228,8 @@ class SceneFlowDistiller(BaseModel):
         records = self._records[role]
 
         def hook(module: nn.Module, args: Any, output: Any) -> None:
+            calls = records.setdefault('_calls', {})
+            calls[name] = calls.get(name, 0) + 1
             records[name] = output
             if role == 'teacher' and self._stop_teacher_early and all(
                     n in records for n in self._teacher_names):
@@ -240,6 +243,7 @@ class SceneFlowDistiller(BaseModel):
         if out is None:
             raise RuntimeError(f'the {role} module {name!r} did not run in '
                                'this forward pass')
+        self._check_single_call(role, name)
         if index is not None:
             if not isinstance(out, (tuple, list)) or index >= len(out):
                 raise IndexError(f'{role} tap {tap!r}: module output is not '
@@ -251,6 +255,17 @@ class SceneFlowDistiller(BaseModel):
                             'item '
                             f"with '{name}[i]' or use an identity tap")
         return out
+
+    def _check_single_call(self, role: str, name: str) -> None:
+        """Raise if a tapped module ran more than once in the last pass."""
+        calls = self._records[role].get('_calls', {}).get(name, 1)
+        if calls > 1:
+            raise ValueError(
+                f'the {role} module {name!r} ran {calls} times in one '
+                'forward pass (it is applied per direction or per chunk of '
+                'points), so it has no single output to distil; tap a module '
+                "that runs once, such as 'cross2', 'cross2.embedding_12' or "
+                "'flow2'")
 
     def _clear_records(self, role: Optional[str] = None) -> None:
         for key, records in self._records.items():
@@ -415,8 +430,15 @@ class SceneFlowDistiller(BaseModel):
         needs_outputs = any(
             getattr(loss, 'uses_outputs', False)
             for loss in self.distill_losses)
-        if needs_outputs or not self._teacher_names:
-            return self.teacher(inputs, mode='tensor')
+        if (needs_outputs or not self._teacher_names
+                or not self._teacher_taps_checked):
+            # The first pass runs whole, so that a tap of a module that runs
+            # more than once is caught before stopping early relies on it.
+            out = self.teacher(inputs, mode='tensor')
+            for name in self._teacher_names:
+                self._check_single_call('teacher', name)
+            self._teacher_taps_checked = True
+            return None if not needs_outputs and self._teacher_names else out
         self._stop_teacher_early = True
         try:
             self.teacher(inputs, mode='tensor')

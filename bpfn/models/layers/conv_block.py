@@ -43,7 +43,7 @@ class Conv2dBlock(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """(..., C_in) -> (..., C_out): the 1x1 conv on the last dimension."""
-        return F.leaky_relu(
+        return F.leaky_relu_(
             pointwise(self.composed_module[0], x), LEAKY_RATE)
 
 

@@ -6,6 +6,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from bpfn.ops import group_points, knn
+from bpfn.ops.chunking import chunk_elements, point_chunks
 from .conv_block import LEAKY_RATE, Conv2dBlock, pointwise
 
 
@@ -66,14 +67,26 @@ class BidirectionalCrossLayer(nn.Module):
         Returns:
             Tensor: Embedded features, shape (B, C', N1).
         """
-        direction = group_points(xyz2, idx) - xyz1.unsqueeze(2)  # B,N1,K,3
-        grouped2 = group_points(feats2.transpose(1, 2), idx)  # B,N1,K,C
-        grouped1 = feats1.transpose(1, 2).unsqueeze(2)  # B,N1,1,C
-        x = F.leaky_relu(grouped2 + grouped1 + pointwise(pos, direction),
-                         LEAKY_RATE)
-        for block in mlp:
-            x = block(x)
-        return x.amax(dim=2).transpose(1, 2)
+        batch, _, num_neighbors = idx.shape
+        feats1 = feats1.transpose(1, 2)
+        feats2 = feats2.transpose(1, 2)
+        # Chunks of cloud 1 keep the (B, chunk, K, C) tensors in cache; every
+        # point is computed as on the whole cloud.
+        per_point = batch * num_neighbors * max(feats2.shape[-1],
+                                                pos.out_channels)
+        out = []
+        for part in point_chunks(xyz1.shape[1], per_point,
+                                 chunk_elements(xyz1.device)):
+            nbr = idx[:, part]
+            direction = group_points(xyz2, nbr) - xyz1[:, part].unsqueeze(2)
+            x = group_points(feats2, nbr)  # B,n,K,C
+            x += feats1[:, part].unsqueeze(2)
+            x += pointwise(pos, direction)
+            x = F.leaky_relu_(x, LEAKY_RATE)
+            for block in mlp:
+                x = block(x)
+            out.append(x.amax(dim=2))
+        return torch.cat(out, dim=1).transpose(1, 2)
 
     def forward(
         self,

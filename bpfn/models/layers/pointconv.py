@@ -7,6 +7,7 @@ from torch import Tensor, nn
 
 from bpfn.ops import (furthest_point_sample, gather_points, group_points,
                       knn)
+from bpfn.ops.chunking import chunk_elements, point_chunks
 from .conv_block import LEAKY_RATE
 from .weight_net import WeightNet
 
@@ -97,14 +98,22 @@ class PointConv(nn.Module):
             Tensor: Features of the centres, shape (B, C_out, S).
         """
         batch, num_centres = new_xyz.shape[:2]
-        rel_xyz = group_points(xyz, idx) - new_xyz.unsqueeze(2)  # B,S,K,3
-        grouped = torch.cat(
-            [rel_xyz, group_points(feats.transpose(1, 2), idx)], dim=-1)
-        weights = self.weightnet(rel_xyz)  # B,S,K,W
-        agg = torch.matmul(grouped.transpose(2, 3), weights)  # B,S,C,W
-        if isinstance(self.linear, nn.Linear):
-            agg = agg.reshape(batch, num_centres, -1)
-        out = self.linear(agg).transpose(1, 2)  # B,C_out,S
+        feats = feats.transpose(1, 2)
+        # Chunks of centres keep the (B, chunk, K, C) tensors in cache;
+        # every centre is computed as on the whole cloud.
+        per_point = batch * idx.shape[-1] * (feats.shape[-1] + 3)
+        out = []
+        for part in point_chunks(num_centres, per_point,
+                                 chunk_elements(xyz.device)):
+            nbr = idx[:, part]
+            rel_xyz = group_points(xyz, nbr) - new_xyz[:, part].unsqueeze(2)
+            grouped = torch.cat([rel_xyz, group_points(feats, nbr)], dim=-1)
+            weights = self.weightnet(rel_xyz)  # B,n,K,W
+            agg = torch.matmul(grouped.transpose(2, 3), weights)  # B,n,C,W
+            if isinstance(self.linear, nn.Linear):
+                agg = agg.flatten(2)
+            out.append(self.linear(agg))
+        out = torch.cat(out, dim=1).transpose(1, 2)  # B,C_out,S
         if self.bn_linear is not None:
             out = self.bn_linear(out)
         return F.leaky_relu(out, LEAKY_RATE)

@@ -45,5 +45,5 @@ class WeightNet(nn.Module):
             x = pointwise(conv, x)
             if self.use_bn:
                 x = bn(x.movedim(-1, 1)).movedim(1, -1)
-            x = F.relu(x)
+            x = F.relu_(x)
         return x

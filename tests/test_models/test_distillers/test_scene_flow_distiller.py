@@ -5,6 +5,7 @@ import torch
 from mmengine.registry import init_default_scope
 
 from bpfn.apis import init_model
+from bpfn.ops import chunking
 from bpfn.registry import MODELS
 
 
@@ -216,8 +217,13 @@ def test_teacher_stops_after_last_tapped_module(build, make_batch):
         for name in ('cross2.embedding_12', 'flow2', 'cross1', 'cross0',
                      'flow0')
     ]
+    # The first pass runs whole, to check that every tap runs once.
+    model(inputs, samples, mode='loss')
+    assert ran == ['cross2.embedding_12', 'flow2', 'cross1', 'cross0',
+                   'flow0']
+    ran.clear()
     losses = model(inputs, samples, mode='loss')
-    # Levels 1 and 0 (and even level 2's estimator) are skipped.
+    # Then levels 1 and 0 (and even level 2's estimator) are skipped.
     assert ran == ['cross2.embedding_12']
     # Same hint loss as from the complete teacher forward.
     with torch.no_grad():
@@ -240,3 +246,32 @@ def test_teacher_stops_after_last_tapped_module(build, make_batch):
             lambda m, a, o, name=name: ran.append(name))
     out(inputs, samples, mode='loss')
     assert ran == ['cross2', 'cross0']
+
+
+@pytest.mark.parametrize('role', ['student', 'teacher'])
+def test_tap_of_module_run_many_times_is_an_error(build, role):
+    # The cross layer applies its first MLP once per direction: its output
+    # is not one feature map, which the check at build time finds.
+    tap = dict(HINT)
+    tap[role] = 'cross2.mlp1.0'
+    with pytest.raises(ValueError,
+                       match=rf"{role} module 'cross2.mlp1.0' ran 2 times"):
+        build(losses=[tap])
+
+
+def test_tap_of_module_run_per_chunk_is_an_error(build, make_batch,
+                                                 monkeypatch):
+    # A PointConv's linear layer runs once per chunk of points: once on the
+    # small check at build time, several times on larger clouds. The first
+    # pass finds it, for the teacher before any pass stops early.
+    name = 'flow2.pointconv_list.0.linear'
+    model = build(losses=[dict(HINT, student=name, teacher=name)]).eval()
+    monkeypatch.setattr(chunking, 'CPU_CHUNK_ELEMENTS', 1)
+    inputs, _ = make_batch()
+    with pytest.raises(ValueError,
+                       match=rf"teacher module '{name}' ran \d+ times"):
+        model.run_teacher(inputs)
+    model.student(inputs, mode='tensor')
+    with pytest.raises(ValueError,
+                       match=rf"student module '{name}' ran \d+ times"):
+        model._feature('student', name)
