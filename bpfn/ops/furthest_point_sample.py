@@ -23,20 +23,26 @@ def furthest_point_sample(xyz: Tensor, num_samples: int) -> Tensor:
         raise ValueError(f'furthest_point_sample: cannot pick {num_samples} '
                          f'points from a cloud of {num_points}')
     device = xyz.device
-    coords = xyz.transpose(1, 2).contiguous()  # B, 3, N
-    flat = xyz.reshape(batch * num_points, 3)
-    offsets = torch.arange(batch, device=device) * num_points
-    min_dist = torch.full((batch, num_points), 1e10, dtype=xyz.dtype,
-                          device=device)
-    farthest = torch.zeros(batch, dtype=torch.long, device=device)
-    chosen = []
-    for _ in range(num_samples):
-        chosen.append(farthest)
-        centroid = flat.index_select(0, farthest + offsets).unsqueeze(-1)
-        dist = (coords - centroid).square_().sum(1)
-        torch.minimum(min_dist, dist, out=min_dist)
-        farthest = torch.argmax(min_dist, dim=-1)
-    return torch.stack(chosen, dim=1)
+    with torch.no_grad():  # indices only: no graph to record
+        coords = xyz.detach().transpose(1, 2).contiguous()  # B, 3, N
+        flat = xyz.detach().reshape(batch * num_points, 3)
+        offsets = torch.arange(batch, device=device) * num_points
+        min_dist = torch.full((batch, num_points), 1e10, dtype=xyz.dtype,
+                              device=device)
+        # Buffers reused by every step.
+        diff = torch.empty_like(coords)
+        dist = torch.empty_like(min_dist)
+        chosen = torch.zeros(batch, num_samples, dtype=torch.long,
+                             device=device)
+        farthest = torch.zeros(batch, dtype=torch.long, device=device)
+        for i in range(1, num_samples):
+            centroid = flat.index_select(0, farthest + offsets)
+            torch.sub(coords, centroid.unsqueeze(-1), out=diff)
+            torch.sum(diff.square_(), 1, out=dist)
+            torch.minimum(min_dist, dist, out=min_dist)
+            farthest = torch.argmax(min_dist, dim=-1)
+            chosen[:, i] = farthest
+    return chosen
 
 
 def furthest_point_sample_brute_force(xyz: Tensor,

@@ -248,25 +248,27 @@ def _needed_blocks(k: int, qb: PointBlocks, rb: PointBlocks, ref_sq: Tensor,
     device = qb.points.device
     num_near = min(num_rb, -(-max(NEAR_FACTOR * k, MIN_PRODUCT_COLS) // rbs))
     slack = 2**-16 * (ref_sq.amax(1) + query_sq.amax(1))
-    q_centre = (qb.lower + qb.upper).flatten(0, 1) / 2
     r_centre = (rb.lower + rb.upper) / 2
-    flat = torch.arange(batch * num_qb, device=device)
-    need = torch.empty(batch * num_qb, num_rb, dtype=torch.bool,
+    need = torch.empty(batch, num_qb, num_rb, dtype=torch.bool,
                        device=device)
-    per_block = max(3 * num_rb, num_near * qbs * rbs)
-    for part in point_chunks(batch * num_qb, per_block, max_elements):
-        b, blk = flat[part] // num_qb, flat[part] % num_qb
-        centre_dist = (r_centre[b] - q_centre[part].unsqueeze(1)).square()
-        near = centre_dist.sum(-1).topk(num_near, dim=-1, largest=False)[1]
-        dist, _ = _block_distances(qb, rb, b, blk, near,
-                                   torch.ones_like(near, dtype=torch.bool))
-        kth = dist.topk(k, dim=-1, largest=False)[0][..., -1]
-        limit = kth.amax(-1) * (1 + 2**-16) + slack[b]
-        gap = torch.maximum(qb.lower[b, blk].unsqueeze(1) - rb.upper[b],
-                            rb.lower[b] - qb.upper[b, blk].unsqueeze(1))
-        need[part] = (gap.clamp_min(0).square().sum(-1) <=
-                      limit.unsqueeze(-1))
-    return need
+    per_block = batch * max(3 * num_rb, num_near * qbs * rbs)
+    for part in point_chunks(num_qb, per_block, max_elements):
+        lower, upper = qb.lower[:, part], qb.upper[:, part]  # B,n,3
+        num = lower.shape[1]
+        near = torch.cdist((lower + upper) / 2, r_centre).topk(
+            num_near, dim=-1, largest=False)[1]
+        b = torch.arange(batch, device=device).repeat_interleave(num)
+        blk = torch.arange(part.start, part.stop, device=device).repeat(batch)
+        dist, _ = _block_distances(qb, rb, b, blk, near.flatten(0, 1),
+                                   torch.ones_like(near[0], dtype=torch.bool)
+                                   .repeat(batch, 1))
+        kth = dist.topk(k, dim=-1, largest=False, sorted=False)[0].amax(-1)
+        limit = kth.amax(-1).view(batch, num) * (1 + 2**-16) + slack[:, None]
+        gap = torch.maximum(lower.unsqueeze(2) - rb.upper.unsqueeze(1),
+                            rb.lower.unsqueeze(1) - upper.unsqueeze(2))
+        need[:, part] = (gap.clamp_min(0).square().sum(-1) <=
+                         limit.unsqueeze(-1))
+    return need.view(batch * num_qb, num_rb)
 
 
 def knn_blocked(k: int,
@@ -351,8 +353,8 @@ def knn_blocked(k: int,
         b, qblk = flat_batch[blocks], flat_block[blocks]
         dist, ref_idx = _block_distances(qb, rb, b, qblk, ref_blocks,
                                          block_valid)
-        values, pos = dist.topk(k, dim=-1, largest=False)
-        kth = values[..., -1:]
+        values, pos = dist.topk(k, dim=-1, largest=False, sorted=False)
+        kth = values.amax(-1, keepdim=True)
         tie = ((dist <= kth).sum(-1) > k) | torch.isinf(kth[..., 0])
         nbr = torch.gather(ref_idx, 1, pos.flatten(1)).view_as(pos)
         real = qb.valid[b, qblk]
