@@ -15,6 +15,11 @@ from .point_blocks import PointBlocks, kd_blocks
 CPU_MAX_ELEMENTS = 2**20
 CUDA_MAX_ELEMENTS = 2**26
 
+# Fewest rows and columns of the distance products: BLAS libraries round
+# products of fewer rows or columns (or of a batch of one) differently.
+MIN_PRODUCT_ROWS = 64
+MIN_PRODUCT_COLS = 64
+
 
 def default_max_elements(device: torch.device) -> int:
     """Chunk bound of :func:`knn` for a device."""
@@ -37,7 +42,7 @@ def square_distance(src: Tensor, dst: Tensor) -> Tensor:
         Tensor: Squared distances, shape (B, N, M).
     """
     num = src.shape[1]
-    if num < MIN_PRODUCT_ROWS:
+    if 0 < num < MIN_PRODUCT_ROWS:
         # BLAS libraries use other kernels, which round differently, for
         # products of very few rows; padding keeps the usual one.
         src = torch.cat([src, src[:, :1].expand(-1, MIN_PRODUCT_ROWS - num,
@@ -50,10 +55,6 @@ def square_distance(src: Tensor, dst: Tensor) -> Tensor:
     return dist[:, :num]
 
 
-# Fewest rows and columns of the distance products: BLAS libraries round
-# products of fewer rows or columns (or of a batch of one) differently.
-MIN_PRODUCT_ROWS = 64
-MIN_PRODUCT_COLS = 64
 # Below this many distance entries (S * M per cloud) the dense search is
 # cheaper than sorting the clouds into blocks.
 BLOCKED_MIN_PAIRS = 2**22
@@ -77,7 +78,7 @@ def knn(k: int,
 
     - ``'dense'`` computes every query-reference distance, in chunks of
       queries so that at most ``max_elements`` distances exist at once.
-    - ``'blocked'`` sorts both clouds into spatially compact blocks and only
+    - ``'blocked'`` cuts both clouds into spatially compact blocks and only
       computes the distances between blocks that can hold a neighbour (see
       :func:`knn_blocked`). Its distance values are bitwise the dense ones
       and a query whose ``k``-th distance ties with the next one is searched
