@@ -1,15 +1,19 @@
 """FlyingThings3D subset in the HPLFlowNet processed layout."""
 import json
+import logging
 import os.path as osp
 from typing import List, Optional, Sequence
 
 import numpy as np
+from mmengine.logging import print_log
 
 from bpfn.registry import DATASETS
 from .base_flow_dataset import BaseSceneFlowDataset
-from .utils import check_data_root, list_sample_dirs
+from .utils import check_data_root, scan_sample_dirs
 
 FT3D_LAYOUT = '<data_root>/{train,val}/<sample>/pc1.npy, pc2.npy'
+#: Samples per split of the standard processed FT3D (HPLFlowNet layout).
+FT3D_SPLIT_SIZES = dict(train=19640, val=3824)
 #: Name of the file that describes a minimized copy of the training set.
 MANIFEST_NAME = 'manifest.json'
 
@@ -108,11 +112,28 @@ class FlyingThings3D(BaseSceneFlowDataset):
             ``pc1_path``, ``pc2_path`` and ``flip_axes``.
         """
         root = self._split_root()
-        names = list_sample_dirs(root)
+        names, others = scan_sample_dirs(root)
         if not names:
             raise FileNotFoundError(
                 f'{type(self).__name__}: no sample folder with pc1.npy '
                 f'found in {root!r}; expected the layout {FT3D_LAYOUT}')
+        if others:
+            shown = ', '.join(repr(n) for n in others[:3])
+            print_log(
+                f'{type(self).__name__}: {len(others)} folder(s) in {root!r} '
+                f'have no pc1.npy and are skipped (e.g. {shown}); an '
+                'interrupted conversion?', logger='current',
+                level=logging.WARNING)
+        standard = FT3D_SPLIT_SIZES[self.split]
+        # A minimized copy (with its manifest) holds fewer training samples
+        # by design.
+        copy = osp.isfile(osp.join(self.data_root, MANIFEST_NAME))
+        if len(names) != standard and not (copy and self.split == 'train'):
+            print_log(
+                f'{type(self).__name__}: {len(names)} samples in {root!r}; '
+                f"the standard processed FT3D {self.split} split has "
+                f'{standard}, so results are not comparable with published '
+                'ones', logger='current', level=logging.WARNING)
         data_list = []
         for name in self.select_names(names):
             folder = osp.join(root, name)

@@ -7,7 +7,7 @@ enters bpfn, whether it is read from disk or generated; the collate function
 import csv
 import os
 import os.path as osp
-from typing import Any, Dict, List, Sequence
+from typing import Any, Dict, List, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -103,21 +103,28 @@ def check_data_root(data_root: str, dataset: str, layout: str) -> str:
     return data_root
 
 
-def list_sample_dirs(root: str) -> List[str]:
-    """Sorted names of the sub-folders of ``root`` that hold ``pc1.npy``.
+def scan_sample_dirs(root: str) -> Tuple[List[str], List[str]]:
+    """Sorted sub-folders of ``root``, with and without ``pc1.npy``.
 
     Args:
         root (str): Folder whose children are sample folders.
 
     Returns:
-        list[str]: Sorted sample folder names.
+        tuple[list[str], list[str]]: Names of the sample folders (holding
+        ``pc1.npy``) and of the other sub-folders.
     """
-    names = []
+    samples, others = [], []
     with os.scandir(root) as entries:
         for entry in entries:
-            if entry.is_dir() and osp.exists(osp.join(entry.path, 'pc1.npy')):
-                names.append(entry.name)
-    return sorted(names)
+            if entry.is_dir():
+                has_pc1 = osp.exists(osp.join(entry.path, 'pc1.npy'))
+                (samples if has_pc1 else others).append(entry.name)
+    return sorted(samples), sorted(others)
+
+
+def list_sample_dirs(root: str) -> List[str]:
+    """Sorted names of the sub-folders of ``root`` that hold ``pc1.npy``."""
+    return scan_sample_dirs(root)[0]
 
 
 def read_scene_list(path: str = KITTI_SCENES_FILE) -> List[str]:

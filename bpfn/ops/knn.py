@@ -293,8 +293,9 @@ def knn_blocked(k: int,
        another candidate's is searched again densely, so that ties are
        broken exactly as :func:`knn_dense` breaks them.
 
-    Clouds of fewer than ``query_block_size`` queries, or with non-finite
-    coordinates, are searched densely.
+    Clouds of fewer than ``query_block_size`` queries, in half precision
+    (whose rounding the margin of step 2 does not cover) or with non-finite
+    coordinates are searched densely.
 
     Args:
         k (int): Number of neighbours ``K``.
@@ -317,6 +318,7 @@ def knn_blocked(k: int,
                          f'(blocks of 9 or more rows), got {query_block_size}')
     max_elements = max_elements or default_max_elements(query.device)
     if (query.shape[1] < query_block_size
+            or query.dtype not in (torch.float32, torch.float64)
             or not torch.isfinite(ref).all()
             or not torch.isfinite(query).all()):
         return knn_dense(k, ref, query, max_elements)

@@ -8,6 +8,7 @@ import pytest
 
 from bpfn.datasets import (FlyingThings3D, MinimizedFlyingThings3D,
                            select_minimized_subset)
+from bpfn.datasets import flyingthings3d as ft3d_module
 from bpfn.registry import DATASETS
 from .tiny_data import make_ft3d, write_pair
 
@@ -62,6 +63,20 @@ def test_missing_split_and_empty_split(tmp_path):
         FlyingThings3D(str(tmp_path / 'ft3d'), split='train')
     with pytest.raises(ValueError, match="split must be 'train' or 'val'"):
         FlyingThings3D(str(tmp_path / 'ft3d'), split='test')
+
+
+def test_incomplete_and_nonstandard_splits_warn(ft3d_root, monkeypatch):
+    root, _ = ft3d_root
+    os.makedirs(osp.join(root, 'val', 'broken_sample'))
+    messages = []
+    monkeypatch.setattr(ft3d_module, 'print_log',
+                        lambda msg, **kwargs: messages.append(msg))
+    dataset = FlyingThings3D(root, split='val')
+    assert len(dataset) == 3
+    assert len(messages) == 2
+    assert "1 folder(s) in" in messages[0]
+    assert "'broken_sample'" in messages[0]
+    assert '3 samples' in messages[1] and 'split has 3824' in messages[1]
 
 
 def test_bad_files_name_the_file(ft3d_root):
