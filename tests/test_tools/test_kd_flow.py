@@ -148,10 +148,19 @@ def test_kd_config_end_to_end(name, teacher, tmp_path):
         assert after[key].dtype == value.dtype, key
         assert torch.equal(after[key], value), key
 
-    # The KD checkpoint: student and adapters only.
+    # The KD checkpoint: student and adapters only, plus (meta-KD only) the
+    # taught teacher and its optimizer state.
     ckpt_path = _last_checkpoint(work_dir)
     ckpt = load_checkpoint_file(ckpt_path)
     keys = list(ckpt['state_dict'])
+    taught = [k for k in keys
+              if k.startswith(('teacher.', 'teacher_optimizer.'))]
+    assert bool(taught) == (name == 'metakd')
+    if taught:
+        assert sorted(k[len('teacher.'):] for k in taught
+                      if k.startswith('teacher.')) == sorted(
+                          teacher['tensors'])
+        keys = [k for k in keys if k not in taught]
     assert keys and all(
         k.startswith(('student.', 'adapters.')) for k in keys), keys
     has_adapters = any(k.startswith('adapters.') for k in keys)

@@ -1,5 +1,5 @@
 """Meta knowledge distillation (MetaDistil): the teacher learns to teach."""
-from typing import Dict, Optional
+from typing import Dict, List, Optional
 
 import torch
 from mmengine.optim import OptimWrapper
@@ -8,6 +8,17 @@ from torch.func import functional_call
 
 from bpfn.registry import MODELS, OPTIMIZERS
 from .scene_flow_distiller import SceneFlowDistiller
+
+
+# Checkpoint entries of the taught teacher and of its optimizer state.
+TEACHER_PREFIX = 'teacher.'
+OPTIMIZER_PREFIX = 'teacher_optimizer.'
+
+
+def _pop_prefixed(state_dict: dict, prefix: str) -> Dict[str, Tensor]:
+    """Remove the entries under ``prefix``; return them without it."""
+    keys = [k for k in state_dict if k.startswith(prefix)]
+    return {k[len(prefix):]: state_dict.pop(k) for k in keys}
 
 
 @MODELS.register_module()
@@ -29,7 +40,12 @@ class MetaSceneFlowDistiller(SceneFlowDistiller):
 
     The teacher keeps its BatchNorm layers in eval mode throughout; its
     parameters (not in the module tree, see :class:`SceneFlowDistiller`) are
-    trained only by its own optimizer. Its state is not in checkpoints.
+    trained only by its own optimizer. As the teacher changes, checkpoints
+    hold it too: ``teacher.*`` entries for its weights and
+    ``teacher_optimizer.<param>.<name>`` for its optimizer's per-parameter
+    state (the hyper-parameters come from the config), so that resuming
+    continues with the taught teacher. A distilled checkpoint still loads
+    into the student's config (only ``student.*`` entries are taken).
 
     Args:
         teacher_optimizer (dict): Optimizer config of the teacher.
@@ -62,6 +78,43 @@ class MetaSceneFlowDistiller(SceneFlowDistiller):
         self.first_order = first_order
         self.fd_eps = fd_eps
         self._quiz: Optional[dict] = None
+
+    def _save_to_state_dict(self, destination: dict, prefix: str,
+                            keep_vars: bool) -> None:
+        super()._save_to_state_dict(destination, prefix, keep_vars)
+        for name, value in self.teacher.state_dict(
+                keep_vars=keep_vars).items():
+            destination[f'{prefix}{TEACHER_PREFIX}{name}'] = value
+        state = self.teacher_optimizer.state_dict()['state']
+        for index, entries in state.items():
+            for name, value in entries.items():
+                destination[f'{prefix}{OPTIMIZER_PREFIX}{index}.{name}'] = \
+                    torch.as_tensor(value)
+
+    def _load_from_state_dict(self, state_dict: dict, prefix: str,
+                              local_metadata: dict, strict: bool,
+                              missing_keys: List[str],
+                              unexpected_keys: List[str],
+                              error_msgs: List[str]) -> None:
+        teacher = _pop_prefixed(state_dict, prefix + TEACHER_PREFIX)
+        optim = _pop_prefixed(state_dict, prefix + OPTIMIZER_PREFIX)
+        if teacher:
+            result = self.teacher.load_state_dict(teacher, strict=False)
+            missing_keys += [prefix + TEACHER_PREFIX + k
+                             for k in result.missing_keys]
+            unexpected_keys += [prefix + TEACHER_PREFIX + k
+                                for k in result.unexpected_keys]
+        if optim:
+            per_param: Dict[int, dict] = {}
+            for key, value in optim.items():
+                index, name = key.split('.', 1)
+                per_param.setdefault(int(index), {})[name] = value
+            current = self.teacher_optimizer.state_dict()
+            self.teacher_optimizer.load_state_dict(
+                dict(state=per_param, param_groups=current['param_groups']))
+        super()._load_from_state_dict(state_dict, prefix, local_metadata,
+                                      strict, missing_keys, unexpected_keys,
+                                      error_msgs)
 
     def set_quiz_batch(self, quiz_data: dict) -> None:
         """Store the quiz batch (a collated batch) of the next step."""
