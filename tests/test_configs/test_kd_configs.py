@@ -101,11 +101,13 @@ def test_kd_config(name, teacher_ckpt):
         'model.teacher.num_points': DRY_RUN_LEVELS,
     })
     distiller = MODELS.build(cfg.model)
-    # Only the student and the adapters are trained and saved.
+    # Only the student and the adapters are trained by the runner and saved
+    # (meta-KD also saves the teacher it teaches).
     adapters = _num_params(distiller.adapters)
     assert _num_params(distiller) == expected + adapters
-    assert all(k.startswith(('student.', 'adapters.'))
-               for k in distiller.state_dict())
+    saved = ('student.', 'adapters.') + (
+        ('teacher.', ) if cfg.model.type == 'MetaSceneFlowDistiller' else ())
+    assert all(k.startswith(saved) for k in distiller.state_dict())
     uses_adapter = any('adapter' in entry
                        for entry in cfg.model.distill_losses)
     assert (adapters > 0) == uses_adapter
