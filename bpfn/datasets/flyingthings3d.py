@@ -93,6 +93,10 @@ class FlyingThings3D(BaseSceneFlowDataset):
                 f'exist; expected the layout {FT3D_LAYOUT}')
         return root
 
+    def _manifest_path(self) -> str:
+        """Where a minimized copy of FT3D keeps its manifest."""
+        return osp.join(self.data_root, MANIFEST_NAME)
+
     def select_names(self, names: List[str]) -> List[str]:
         """Choose the samples to use among the sorted folder names.
 
@@ -127,8 +131,9 @@ class FlyingThings3D(BaseSceneFlowDataset):
         standard = FT3D_SPLIT_SIZES[self.split]
         # A minimized copy (with its manifest) holds fewer training samples
         # by design.
-        copy = osp.isfile(osp.join(self.data_root, MANIFEST_NAME))
-        if len(names) != standard and not (copy and self.split == 'train'):
+        minimized_copy = osp.isfile(self._manifest_path())
+        if len(names) != standard and not (minimized_copy
+                                           and self.split == 'train'):
             print_log(
                 f'{type(self).__name__}: {len(names)} samples in {root!r}; '
                 f"the standard processed FT3D {self.split} split has "
@@ -173,7 +178,7 @@ class MinimizedFlyingThings3D(FlyingThings3D):
         super().__init__(data_root=data_root, **kwargs)
 
     def _read_manifest(self) -> Optional[dict]:
-        path = osp.join(self.data_root, MANIFEST_NAME)
+        path = self._manifest_path()
         if not osp.isfile(path):
             return None
         with open(path) as f:
@@ -203,7 +208,7 @@ class MinimizedFlyingThings3D(FlyingThings3D):
             missing = sorted(listed.difference(names))
             if missing:
                 raise FileNotFoundError(
-                    f'{osp.join(self.data_root, MANIFEST_NAME)} lists '
+                    f'{self._manifest_path()} lists '
                     f'{len(missing)} sample(s) missing from the train '
                     f'folder, e.g. {missing[:3]}')
             chosen = [n for n in names if n in listed]

@@ -260,9 +260,9 @@ def _needed_blocks(k: int, qb: PointBlocks, rb: PointBlocks, ref_sq: Tensor,
             num_near, dim=-1, largest=False)[1]
         b = torch.arange(batch, device=device).repeat_interleave(num)
         blk = torch.arange(part.start, part.stop, device=device).repeat(batch)
-        dist, _ = _block_distances(qb, rb, b, blk, near.flatten(0, 1),
-                                   torch.ones_like(near[0], dtype=torch.bool)
-                                   .repeat(batch, 1))
+        near = near.flatten(0, 1)
+        dist, _ = _block_distances(qb, rb, b, blk, near,
+                                   torch.ones_like(near, dtype=torch.bool))
         kth = dist.topk(k, dim=-1, largest=False, sorted=False)[0].amax(-1)
         limit = kth.amax(-1).view(batch, num) * (1 + 2**-16) + slack[:, None]
         gap = torch.maximum(lower.unsqueeze(2) - rb.upper.unsqueeze(1),

@@ -430,15 +430,16 @@ class SceneFlowDistiller(BaseModel):
         needs_outputs = any(
             getattr(loss, 'uses_outputs', False)
             for loss in self.distill_losses)
-        if (needs_outputs or not self._teacher_names
-                or not self._teacher_taps_checked):
+        if needs_outputs or not self._teacher_names:
+            return self.teacher(inputs, mode='tensor')
+        if not self._teacher_taps_checked:
             # The first pass runs whole, so that a tap of a module that runs
             # more than once is caught before stopping early relies on it.
-            out = self.teacher(inputs, mode='tensor')
+            self.teacher(inputs, mode='tensor')
             for name in self._teacher_names:
                 self._check_single_call('teacher', name)
             self._teacher_taps_checked = True
-            return None if not needs_outputs and self._teacher_names else out
+            return None
         self._stop_teacher_early = True
         try:
             self.teacher(inputs, mode='tensor')
