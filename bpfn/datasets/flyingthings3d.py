@@ -58,6 +58,10 @@ class FlyingThings3D(BaseSceneFlowDataset):
         split (str): ``'train'`` or ``'val'``. Defaults to ``'train'``.
         every_k (int): Keep every k-th sample of the sorted list (the
             original trains on every 4th training sample). Defaults to 1.
+        offset (int): Index of the first kept sample, in
+            ``[0, every_k)``: ``every_k=4, offset=2`` keeps samples 2, 6,
+            10, ..., none of which the ``offset=0`` subset holds.
+            Defaults to 0.
         flip_axes (Sequence[int]): Axes negated when loading.
             Defaults to ``(0, 2)``.
         **kwargs: See :class:`BaseSceneFlowDataset`.
@@ -70,6 +74,7 @@ class FlyingThings3D(BaseSceneFlowDataset):
                  data_root: str,
                  split: str = 'train',
                  every_k: int = 1,
+                 offset: int = 0,
                  flip_axes: Sequence[int] = (0, 2),
                  **kwargs) -> None:
         if split not in ('train', 'val'):
@@ -79,8 +84,12 @@ class FlyingThings3D(BaseSceneFlowDataset):
         if int(every_k) < 1:
             raise ValueError(f'FlyingThings3D: every_k must be >= 1, got '
                              f'{every_k}')
+        if not 0 <= int(offset) < int(every_k):
+            raise ValueError(f'FlyingThings3D: offset must be in [0, '
+                             f'every_k={int(every_k)}), got {offset}')
         self.split = split
         self.every_k = int(every_k)
+        self.offset = int(offset)
         self.flip_axes = tuple(int(a) for a in flip_axes)
         super().__init__(data_root=data_root, **kwargs)
 
@@ -106,7 +115,7 @@ class FlyingThings3D(BaseSceneFlowDataset):
         Returns:
             list[str]: The used names.
         """
-        return names[::self.every_k]
+        return names[self.offset::self.every_k]
 
     def load_data_list(self) -> List[dict]:
         """Collect the sample folders of the split.
@@ -214,4 +223,4 @@ class MinimizedFlyingThings3D(FlyingThings3D):
             chosen = [n for n in names if n in listed]
         else:
             chosen = select_minimized_subset(names, self.ratio, self.seed)
-        return chosen[::self.every_k]
+        return chosen[self.offset::self.every_k]

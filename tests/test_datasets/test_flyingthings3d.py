@@ -40,6 +40,21 @@ def test_every_k_and_dataset_name(ft3d_root):
     assert dataset.get_data_info(0)['dataset'] == 'FT3D-sub'
 
 
+def test_offset_subset_is_disjoint(ft3d_root):
+    root, _ = ft3d_root
+    train = FlyingThings3D(root, split='train', every_k=4)
+    quiz = FlyingThings3D(root, split='train', every_k=4, offset=2)
+    quiz_names = [quiz.get_data_info(i)['sample_name']
+                  for i in range(len(quiz))]
+    assert quiz_names == ['0000002', '0000006']
+    train_names = {train.get_data_info(i)['sample_name']
+                   for i in range(len(train))}
+    assert not train_names & set(quiz_names)
+    with pytest.raises(ValueError, match=r'offset must be in \[0, '
+                       r'every_k=4\), got 4'):
+        FlyingThings3D(root, split='train', every_k=4, offset=4)
+
+
 def test_lazy_init_reads_nothing(tmp_path):
     dataset = FlyingThings3D(str(tmp_path / 'absent'), lazy_init=True)
     with pytest.raises(FileNotFoundError, match='absent'):
