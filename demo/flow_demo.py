@@ -10,10 +10,14 @@ Usage::
 * ``.npy``: a float array (N, 3) or (N, C >= 3); the first three columns are
   x, y, z;
 * ``.ply``: ASCII or binary (little- or big-endian) with a ``vertex``
-  element holding ``x``, ``y``, ``z`` (no extra package needed);
+  element holding ``x``, ``y``, ``z`` (needs ``plyfile``);
 * ``.pcd``: ASCII or binary (not ``binary_compressed``) with fields
   ``x y z``;
 * ``.bin``: KITTI Velodyne scans, float32 x, y, z, intensity.
+
+The readers are those of :mod:`bpfn.datasets.readers` (which says which
+library reads what); a malformed file gives a one-line error naming the file
+and the bad header field.
 
 The clouds are sampled as in evaluation (``RandomSampleFlowPoints`` in
 deterministic mode: the same points every run) to ``--num-points`` points,
@@ -30,259 +34,16 @@ import os.path as osp
 import resource
 import sys
 import time
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 from mmengine.config import Config, DictAction
 
+from bpfn.datasets.readers import PointCloudFormatError, load_points
+
 #: Query points interpolated at once by the 3-NN upsampling.
 UPSAMPLE_CHUNK = 16384
-
-
-class PointCloudFormatError(ValueError):
-    """A point cloud file cannot be read or has the wrong shape."""
-
-
-# ---------------------------------------------------------------------------
-# Readers
-# ---------------------------------------------------------------------------
-_PLY_TYPES = {
-    'char': 'i1', 'int8': 'i1', 'uchar': 'u1', 'uint8': 'u1',
-    'short': 'i2', 'int16': 'i2', 'ushort': 'u2', 'uint16': 'u2',
-    'int': 'i4', 'int32': 'i4', 'uint': 'u4', 'uint32': 'u4',
-    'float': 'f4', 'float32': 'f4', 'double': 'f8', 'float64': 'f8'
-}
-
-
-def _read_header(f, path: str, end: bytes, max_lines: int = 200) -> List[str]:
-    lines = []
-    for _ in range(max_lines):
-        raw = f.readline()
-        if not raw:
-            break
-        line = raw.decode('ascii', errors='replace').strip()
-        lines.append(line)
-        if line.startswith(end.decode()):
-            return lines
-    raise PointCloudFormatError(
-        f'{path}: no "{end.decode()}" line in the header')
-
-
-def read_ply(path: str) -> np.ndarray:
-    """Read the x, y, z of the ``vertex`` element of a PLY file.
-
-    Args:
-        path (str): ASCII or binary PLY file.
-
-    Returns:
-        np.ndarray: float32 (N, 3).
-    """
-    with open(path, 'rb') as f:
-        if f.readline().strip() != b'ply':
-            raise PointCloudFormatError(
-                f'{path}: not a PLY file (first line is not "ply")')
-        header = _read_header(f, path, b'end_header')
-        fmt = None
-        elements: List[Tuple[str, int, List[Tuple[str, str]]]] = []
-        for line in header:
-            words = line.split()
-            if not words:
-                continue
-            if words[0] == 'format':
-                fmt = words[1]
-            elif words[0] == 'element':
-                elements.append((words[1], int(words[2]), []))
-            elif words[0] == 'property':
-                if not elements:
-                    raise PointCloudFormatError(
-                        f'{path}: property before any element')
-                if words[1] == 'list':
-                    elements[-1][2].append(('list', words[-1]))
-                else:
-                    if words[1] not in _PLY_TYPES:
-                        raise PointCloudFormatError(
-                            f'{path}: unknown PLY type {words[1]!r}')
-                    elements[-1][2].append((_PLY_TYPES[words[1]], words[2]))
-        if fmt not in ('ascii', 'binary_little_endian', 'binary_big_endian'):
-            raise PointCloudFormatError(f'{path}: unsupported PLY format '
-                                        f'{fmt!r}')
-        if not elements or elements[0][0] != 'vertex':
-            raise PointCloudFormatError(
-                f'{path}: the first PLY element must be "vertex"')
-        _, count, props = elements[0]
-        names = [name for _, name in props]
-        if any(t == 'list' for t, _ in props):
-            raise PointCloudFormatError(
-                f'{path}: list properties in the vertex element are not '
-                'supported')
-        missing = [c for c in 'xyz' if c not in names]
-        if missing:
-            raise PointCloudFormatError(
-                f'{path}: the vertex element has no {", ".join(missing)} '
-                f'property (properties: {names})')
-        if fmt == 'ascii':
-            rows = [f.readline() for _ in range(count)]
-            try:
-                data = np.loadtxt(rows, dtype=np.float64, ndmin=2)
-            except ValueError as exc:
-                raise PointCloudFormatError(
-                    f'{path}: bad ASCII vertex data ({exc})') from exc
-            if data.shape != (count, len(names)):
-                raise PointCloudFormatError(
-                    f'{path}: expected {count} vertices of {len(names)} '
-                    f'values, got {data.shape}')
-            cols = [names.index(c) for c in 'xyz']
-            return data[:, cols].astype(np.float32)
-        order = '<' if fmt == 'binary_little_endian' else '>'
-        dtype = np.dtype([(name, order + t) for t, name in props])
-        buffer = f.read(dtype.itemsize * count)
-        if len(buffer) < dtype.itemsize * count:
-            raise PointCloudFormatError(
-                f'{path}: truncated: {count} vertices announced, '
-                f'{len(buffer) // dtype.itemsize} present')
-        data = np.frombuffer(buffer, dtype=dtype, count=count)
-        return np.stack([data[c] for c in 'xyz'], axis=1).astype(np.float32)
-
-
-_PCD_TYPES = {('F', 4): 'f4', ('F', 8): 'f8', ('I', 1): 'i1', ('I', 2): 'i2',
-              ('I', 4): 'i4', ('I', 8): 'i8', ('U', 1): 'u1', ('U', 2): 'u2',
-              ('U', 4): 'u4', ('U', 8): 'u8'}
-
-
-def read_pcd(path: str) -> np.ndarray:
-    """Read the x, y, z fields of a PCD file.
-
-    Args:
-        path (str): ASCII or binary PCD file.
-
-    Returns:
-        np.ndarray: float32 (N, 3).
-    """
-    with open(path, 'rb') as f:
-        header = _read_header(f, path, b'DATA')
-        meta: Dict[str, List[str]] = {}
-        for line in header:
-            words = line.split()
-            if words and not words[0].startswith('#'):
-                meta[words[0].upper()] = words[1:]
-        for key in ('FIELDS', 'DATA'):
-            if key not in meta:
-                raise PointCloudFormatError(f'{path}: no {key} in the PCD '
-                                            'header')
-        fields = meta['FIELDS']
-        missing = [c for c in 'xyz' if c not in fields]
-        if missing:
-            raise PointCloudFormatError(
-                f'{path}: the PCD has no {", ".join(missing)} field '
-                f'(fields: {fields})')
-        num = len(fields)
-        sizes = [int(s) for s in meta.get('SIZE', ['4'] * num)]
-        types = meta.get('TYPE', ['F'] * num)
-        counts = [int(c) for c in meta.get('COUNT', ['1'] * num)]
-        if 'POINTS' in meta:
-            points = int(meta['POINTS'][0])
-        else:
-            points = int(meta.get('WIDTH', ['0'])[0]) * int(
-                meta.get('HEIGHT', ['1'])[0])
-        kind = meta['DATA'][0].lower()
-        if kind == 'ascii':
-            rows = [f.readline() for _ in range(points)]
-            try:
-                data = np.loadtxt(rows, dtype=np.float64, ndmin=2)
-            except ValueError as exc:
-                raise PointCloudFormatError(
-                    f'{path}: bad ASCII point data ({exc})') from exc
-            starts = np.cumsum([0] + counts[:-1])
-            if data.shape[0] != points or data.shape[1] != sum(counts):
-                raise PointCloudFormatError(
-                    f'{path}: expected {points} points of {sum(counts)} '
-                    f'values, got {data.shape}')
-            cols = [int(starts[fields.index(c)]) for c in 'xyz']
-            return data[:, cols].astype(np.float32)
-        if kind != 'binary':
-            raise PointCloudFormatError(
-                f'{path}: PCD DATA {kind!r} is not supported (use ascii or '
-                'binary)')
-        try:
-            dtype = np.dtype([(name, '<' + _PCD_TYPES[(t.upper(), s)], (c, ))
-                              for name, t, s, c in zip(fields, types, sizes,
-                                                       counts)])
-        except KeyError as exc:
-            raise PointCloudFormatError(
-                f'{path}: unsupported PCD field type {exc}') from exc
-        buffer = f.read(dtype.itemsize * points)
-        if len(buffer) < dtype.itemsize * points:
-            raise PointCloudFormatError(
-                f'{path}: truncated: {points} points announced')
-        data = np.frombuffer(buffer, dtype=dtype, count=points)
-        return np.stack([data[c][:, 0] for c in 'xyz'],
-                        axis=1).astype(np.float32)
-
-
-def read_kitti_bin(path: str) -> np.ndarray:
-    """Read a KITTI Velodyne ``.bin`` (float32 x, y, z, intensity)."""
-    size = osp.getsize(path)
-    if size % 16:
-        raise PointCloudFormatError(
-            f'{path}: {size} bytes is not a multiple of 16; expected KITTI '
-            'float32 (x, y, z, intensity) records')
-    return np.fromfile(path, dtype='<f4').reshape(-1, 4)[:, :3].copy()
-
-
-def read_npy(path: str) -> np.ndarray:
-    """Read an (N, 3) or (N, C >= 3) float ``.npy`` array."""
-    try:
-        array = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
-        raise PointCloudFormatError(
-            f'{path}: cannot be read as a .npy array ({exc})') from exc
-    if array.ndim != 2 or array.shape[1] < 3:
-        raise PointCloudFormatError(
-            f'{path}: expected an array of shape (N, 3) or (N, C >= 3), got '
-            f'{array.shape}')
-    if not np.issubdtype(array.dtype, np.floating):
-        raise PointCloudFormatError(
-            f'{path}: expected float coordinates, got dtype {array.dtype}')
-    return np.ascontiguousarray(array[:, :3], dtype=np.float32)
-
-
-READERS = {
-    '.npy': read_npy,
-    '.ply': read_ply,
-    '.pcd': read_pcd,
-    '.bin': read_kitti_bin
-}
-
-
-def load_points(path: str) -> np.ndarray:
-    """Read a point cloud by its extension and check it.
-
-    Args:
-        path (str): A ``.npy``, ``.ply``, ``.pcd`` or KITTI ``.bin`` file.
-
-    Returns:
-        np.ndarray: float32 (N, 3), N >= 1, finite.
-
-    Raises:
-        FileNotFoundError: If the file does not exist.
-        PointCloudFormatError: If the format or the shape is wrong.
-    """
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'{path}: point cloud file not found')
-    ext = osp.splitext(path)[1].lower()
-    if ext not in READERS:
-        raise PointCloudFormatError(
-            f'{path}: unsupported point cloud format {ext or "(none)"!r}; '
-            f'expected one of {", ".join(READERS)}')
-    points = READERS[ext](path)
-    if points.ndim != 2 or points.shape[1] != 3 or len(points) == 0:
-        raise PointCloudFormatError(
-            f'{path}: expected at least one point with x, y, z, got shape '
-            f'{points.shape}')
-    if not np.isfinite(points).all():
-        raise PointCloudFormatError(f'{path}: holds NaN or infinite values')
-    return points
 
 
 # ---------------------------------------------------------------------------

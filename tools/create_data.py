@@ -2,25 +2,34 @@
 
 Usage::
 
-    python tools/create_data.py ft3d RAW OUT [--max-depth 35] [--workers 4]
-    python tools/create_data.py kitti RAW OUT
+    python tools/create_data.py ft3d RAW OUT [--variant {35m,full}]
+        [--workers 4]
+    python tools/create_data.py kitti RAW OUT [--scenes 000002 ...]
     python tools/create_data.py ft3d-mini SRC OUT [--ratio 0.2] [--seed 0]
 
 ``ft3d`` converts the raw FlyingThings3D subset (disparity, disparity change
 and optical flow with their occlusion masks) to
-``OUT/{train,val}/<frame>/pc1.npy, pc2.npy``; ``kitti`` converts raw KITTI
-scene flow 2015 (``training/disp_occ_0``, ``disp_occ_1``, ``flow_occ``,
-``calib_cam_to_cam``) to ``OUT/<scene>/pc1.npy, pc2.npy``; ``ft3d-mini``
-hard-links a deterministic fraction of a processed FT3D training set (plus
-its validation split) to OUT and writes ``OUT/manifest.json``. Every file is
-written through a temporary file and renamed, so an interrupted run leaves
-no partial file.
+``OUT/{train,val}/<frame>/pc1.npy, pc2.npy``, equal to HPLFlowNet's processed
+files: ``--variant 35m`` (the default) keeps the points nearer than 35 m in
+both frames, as the commonly downloaded
+``FlyingThings3D_subset_processed_35m``; ``--variant full`` keeps every
+unoccluded pixel. ``kitti`` converts raw KITTI scene flow 2015
+(``training/disp_occ_0``, ``disp_occ_1``, ``flow_occ``, ``calib_cam_to_cam``)
+to ``OUT/<scene>/pc1.npy, pc2.npy``. Both end with a summary (frames
+written, frames skipped and why, points per frame); frames that cannot be
+converted are skipped, never written empty, and the run exits with status 1
+when a split ends with no frame written. ``ft3d-mini`` hard-links a
+deterministic fraction of a processed FT3D training set (plus its validation
+split) to OUT and writes ``OUT/manifest.json``. Every file is written
+through a temporary file and renamed, so an interrupted run leaves no
+partial file.
 """
 import argparse
 import sys
 from typing import List, Optional
 
-from bpfn.datasets.converters import (convert_flyingthings3d, convert_kitti,
+from bpfn.datasets.converters import (FT3D_VARIANTS, ConversionSummary,
+                                      convert_flyingthings3d, convert_kitti,
                                       create_minimized_ft3d)
 
 
@@ -39,10 +48,12 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         choices=['train', 'val'],
         help='splits to convert')
     ft3d.add_argument(
-        '--max-depth',
-        type=float,
-        default=35.0,
-        help='keep points nearer than this in both frames (<= 0: all)')
+        '--variant',
+        default='35m',
+        choices=sorted(FT3D_VARIANTS),
+        help='35m: points nearer than 35 m in both frames, as '
+        'FlyingThings3D_subset_processed_35m (HPLFlowNet '
+        '--only_save_near_pts); full: every unoccluded pixel')
     ft3d.add_argument(
         '--workers', type=int, default=0, help='worker processes')
 
@@ -76,32 +87,39 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def report(summary: ConversionSummary) -> int:
+    """Print a converter's summary; 1 when a split has no frame written."""
+    print(summary)
+    if summary.empty_splits:
+        print(f'error: no frame written for {", ".join(summary.empty_splits)}'
+              '; see the skipped frames above', file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
     if args.command == 'ft3d':
-        counts = convert_flyingthings3d(
-            args.raw,
-            args.out,
-            splits=args.splits,
-            max_depth=args.max_depth,
-            workers=args.workers)
-        for split, count in counts.items():
-            print(f'{split}: {count} frames written to {args.out}')
-    elif args.command == 'kitti':
-        scenes = convert_kitti(args.raw, args.out, scenes=args.scenes)
-        print(f'{len(scenes)} scenes written to {args.out}')
-    else:
-        manifest = create_minimized_ft3d(
-            args.src,
-            args.out,
-            ratio=args.ratio,
-            seed=args.seed,
-            link=not args.copy,
-            with_val=not args.no_val)
-        print(f'{len(manifest["samples"])} of '
-              f'{manifest["num_source_samples"]} training samples and '
-              f'{manifest["val_samples"]} validation samples written to '
-              f'{args.out}')
+        return report(
+            convert_flyingthings3d(
+                args.raw,
+                args.out,
+                splits=args.splits,
+                variant=args.variant,
+                workers=args.workers))
+    if args.command == 'kitti':
+        return report(convert_kitti(args.raw, args.out, scenes=args.scenes))
+    manifest = create_minimized_ft3d(
+        args.src,
+        args.out,
+        ratio=args.ratio,
+        seed=args.seed,
+        link=not args.copy,
+        with_val=not args.no_val)
+    print(f'{len(manifest["samples"])} of '
+          f'{manifest["num_source_samples"]} training samples and '
+          f'{manifest["val_samples"]} validation samples written to '
+          f'{args.out}')
     return 0
 
 

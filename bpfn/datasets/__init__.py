@@ -3,12 +3,14 @@ from .base_flow_dataset import BaseSceneFlowDataset
 from .flyingthings3d import (FlyingThings3D, MinimizedFlyingThings3D,
                              select_minimized_subset)
 from .kitti import KITTI
+from .readers import (MAX_POINTS, PointCloudFormatError, load_cloud,
+                      load_points, validate_cloud)
 from .synthetic import SyntheticSceneFlow, generate_synthetic_scene
 from .transforms import (DepthFilter, FlowAugmentation, GroundRemoval,
                          LoadSceneFlowNpy, PackFlowInputs,
                          RandomSampleFlowPoints)
-from .utils import (flow_collate, get_sample_rng, load_cloud,
-                    load_kitti_calibration, read_scene_list, validate_cloud)
+from .utils import (flow_collate, get_sample_rng, load_kitti_calibration,
+                    normalize_scene_names, read_scene_list)
 
 __all__ = [
     'BaseSceneFlowDataset', 'FlyingThings3D', 'MinimizedFlyingThings3D',
@@ -16,5 +18,7 @@ __all__ = [
     'select_minimized_subset', 'LoadSceneFlowNpy', 'DepthFilter',
     'GroundRemoval', 'RandomSampleFlowPoints', 'FlowAugmentation',
     'PackFlowInputs', 'flow_collate', 'validate_cloud', 'load_cloud',
-    'get_sample_rng', 'load_kitti_calibration', 'read_scene_list'
+    'get_sample_rng', 'load_kitti_calibration', 'read_scene_list',
+    'normalize_scene_names', 'load_points', 'PointCloudFormatError',
+    'MAX_POINTS'
 ]

@@ -2,6 +2,7 @@
 from typing import Callable, List, Optional, Sequence, Union
 
 from mmengine.dataset import BaseDataset
+from mmengine.logging import print_log
 
 from bpfn.registry import TRANSFORMS
 
@@ -15,7 +16,10 @@ class BaseSceneFlowDataset(BaseDataset):
     per-sample one) and ``test_mode`` to every sample before the pipeline.
 
     The pipeline is built with bpfn's transform registry, so datasets can be
-    built from configs without a default scope.
+    built from configs without a default scope. When the sample list is
+    read (at build time, or at first use with ``lazy_init``), one line
+    reports how many samples are used and how they were chosen
+    (:meth:`size_report`).
 
     Args:
         data_root (str): Root folder of the processed data. Defaults to ''.
@@ -56,6 +60,32 @@ class BaseSceneFlowDataset(BaseDataset):
             test_mode=test_mode,
             lazy_init=lazy_init,
             **kwargs)
+
+    #: How the samples were chosen, set by :meth:`load_data_list` (e.g.
+    #: ``'every_k=4, offset=0 of 19640 in data/ft3d/train'``).
+    selection: str = ''
+
+    def full_init(self) -> None:
+        """Read the sample list, then report its size in one line."""
+        if self._fully_initialized:
+            return
+        super().full_init()
+        print_log(self.size_report(), logger='current')
+
+    def size_report(self) -> str:
+        """One line: the samples used and how they were chosen.
+
+        Returns:
+            str: E.g. ``'FlyingThings3D (train): 4910 samples (every_k=4,
+            offset=0 of 19640 in data/ft3d/train)'``.
+        """
+        how = [self.selection] if self.selection else []
+        if self._indices is not None:
+            how.append(f'indices={self._indices!r}')
+        split = getattr(self, 'split', None)
+        name = type(self).__name__ + (f' ({split})' if split else '')
+        detail = f' ({"; ".join(how)})' if how else ''
+        return f'{name}: {len(self)} samples{detail}'
 
     @property
     def dataset_name(self) -> str:

@@ -9,7 +9,7 @@ from mmengine.logging import print_log
 
 from bpfn.registry import DATASETS
 from .base_flow_dataset import BaseSceneFlowDataset
-from .utils import check_data_root, scan_sample_dirs
+from .utils import check_data_root, scan_sample_dirs, warn_unreadable
 
 FT3D_LAYOUT = '<data_root>/{train,val}/<sample>/pc1.npy, pc2.npy'
 #: Samples per split of the standard processed FT3D (HPLFlowNet layout).
@@ -49,9 +49,18 @@ class FlyingThings3D(BaseSceneFlowDataset):
 
     Each sample folder holds ``pc1.npy`` and ``pc2.npy``, two ``(N, 3)``
     float arrays whose rows correspond: the ground-truth flow is
-    ``pc2 - pc1``. The stored clouds have their x and z axes negated; the
-    loader flips them back (``flip_axes=(0, 2)`` in every sample's info), as
-    the original training code does, so z points forward.
+    ``pc2 - pc1``. They are HPLFlowNet's processed files (downloaded, or
+    written by ``tools/create_data.py ft3d``): a pixel ``(u, v)`` of the
+    subset's (negative) disparity ``d`` is stored as
+    ``((u - cx) * -1 / d, (v - cy) / d, 1050 / d)``, z negative. The loader
+    negates x and z (``flip_axes=(0, 2)`` in every sample's info), as
+    HPLFlowNet's loader does, giving ``(-(u - cx) / |d|, -(v - cy) / |d|,
+    1050 / |d|)``: z forward, y up, x to the left, which the FT3D camera of
+    the 2D metrics (``f = -1050``) projects back onto ``(u, v)``.
+
+    Sample folders are listed in name order; folders without ``pc1.npy``
+    and unreadable entries (a symlink loop, no permission) are skipped with
+    a warning naming them.
 
     Args:
         data_root (str): Folder with ``train/`` and ``val/``.
@@ -117,6 +126,10 @@ class FlyingThings3D(BaseSceneFlowDataset):
         """
         return names[self.offset::self.every_k]
 
+    def selection_rule(self) -> str:
+        """How :meth:`select_names` chooses, for the size report."""
+        return f'every_k={self.every_k}, offset={self.offset}'
+
     def load_data_list(self) -> List[dict]:
         """Collect the sample folders of the split.
 
@@ -125,7 +138,8 @@ class FlyingThings3D(BaseSceneFlowDataset):
             ``pc1_path``, ``pc2_path`` and ``flip_axes``.
         """
         root = self._split_root()
-        names, others = scan_sample_dirs(root)
+        names, others, unreadable = scan_sample_dirs(root)
+        warn_unreadable(type(self).__name__, root, unreadable)
         if not names:
             raise FileNotFoundError(
                 f'{type(self).__name__}: no sample folder with pc1.npy '
@@ -148,8 +162,11 @@ class FlyingThings3D(BaseSceneFlowDataset):
                 f"the standard processed FT3D {self.split} split has "
                 f'{standard}, so results are not comparable with published '
                 'ones', logger='current', level=logging.WARNING)
+        chosen = self.select_names(names)
+        self.selection = (f'{self.selection_rule()} of {len(names)} in '
+                          f'{root}')
         data_list = []
-        for name in self.select_names(names):
+        for name in chosen:
             folder = osp.join(root, name)
             data_list.append(
                 dict(
@@ -184,6 +201,7 @@ class MinimizedFlyingThings3D(FlyingThings3D):
                  **kwargs) -> None:
         self.ratio = float(ratio)
         self.seed = int(seed)
+        self._num_minimized = 0
         super().__init__(data_root=data_root, **kwargs)
 
     def _read_manifest(self) -> Optional[dict]:
@@ -199,6 +217,15 @@ class MinimizedFlyingThings3D(FlyingThings3D):
                 f'seed={manifest.get("seed")}, but the dataset asks for '
                 f'ratio={self.ratio}, seed={self.seed}')
         return manifest
+
+    def selection_rule(self) -> str:
+        """How :meth:`select_names` chooses, for the size report."""
+        rule = super().selection_rule()
+        if self.split != 'train':
+            return rule
+        source = ('manifest.json' if osp.isfile(self._manifest_path()) else
+                  f'ratio={self.ratio}, seed={self.seed}')
+        return f'minimized ({source}) to {self._num_minimized}, then {rule}'
 
     def select_names(self, names: List[str]) -> List[str]:
         """Apply the minimized selection to the training split.
@@ -223,4 +250,5 @@ class MinimizedFlyingThings3D(FlyingThings3D):
             chosen = [n for n in names if n in listed]
         else:
             chosen = select_minimized_subset(names, self.ratio, self.seed)
+        self._num_minimized = len(chosen)
         return chosen[self.offset::self.every_k]

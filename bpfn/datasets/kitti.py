@@ -2,10 +2,13 @@
 import os.path as osp
 from typing import List, Optional, Sequence, Union
 
+import numpy as np
+
 from bpfn.registry import DATASETS
 from .base_flow_dataset import BaseSceneFlowDataset
 from .utils import (KITTI_CALIB_FILE, KITTI_SCENES_FILE, check_data_root,
-                    load_kitti_calibration, read_scene_list)
+                    load_kitti_calibration, normalize_scene_names,
+                    read_scene_list)
 
 KITTI_LAYOUT = '<data_root>/<scene>/pc1.npy, pc2.npy'
 
@@ -24,10 +27,17 @@ class KITTI(BaseSceneFlowDataset):
     Every sample's ``camera`` is ``{'P_rect_02': 3x4 nested list}`` from the
     calibration table (the one shipped with bpfn by default).
 
+    Scene names are strings of six digits. Integers and shorter digit
+    strings are zero-padded (``--cfg-options
+    "test_dataloader.dataset.scenes=['000002']"`` reaches the config as the
+    integer 2), a repeated scene is used once with a warning, and an empty
+    list is an error.
+
     Args:
         data_root (str): Folder holding one sub-folder per scene.
-        scenes (Sequence[str] | str, optional): Scene names, or a text file
-            with one name per line. Defaults to the 142 standard scenes.
+        scenes (Sequence[str | int] | str | int, optional): Scene names, a
+            single scene number, or a text file with one name per line.
+            Defaults to the 142 standard scenes.
         calib_file (str, optional): CSV table of ``P_rect_02`` per scene.
             Defaults to the table shipped with bpfn.
         **kwargs: See :class:`BaseSceneFlowDataset`.
@@ -37,7 +47,8 @@ class KITTI(BaseSceneFlowDataset):
 
     def __init__(self,
                  data_root: str,
-                 scenes: Optional[Union[Sequence[str], str]] = None,
+                 scenes: Optional[Union[Sequence[Union[str, int]], str,
+                                        int]] = None,
                  calib_file: Optional[str] = None,
                  **kwargs) -> None:
         self.scenes = scenes
@@ -45,11 +56,31 @@ class KITTI(BaseSceneFlowDataset):
         super().__init__(data_root=data_root, **kwargs)
 
     def _scene_names(self) -> List[str]:
-        if self.scenes is None:
+        """The scene names to use and where they come from."""
+        scenes = self.scenes
+        if scenes is None:
+            self.selection = 'the standard scene list'
             return read_scene_list(KITTI_SCENES_FILE)
-        if isinstance(self.scenes, str):
-            return read_scene_list(self.scenes)
-        return [str(s) for s in self.scenes]
+        if isinstance(scenes, str):
+            if not osp.isfile(scenes):
+                raise FileNotFoundError(
+                    f'KITTI: scenes={scenes!r} is not a file; give a scene '
+                    "list file or a list of names (scenes=['000002'])")
+            names = read_scene_list(scenes)
+            if not names:
+                raise ValueError(f'KITTI: the scene list file {scenes} is '
+                                 'empty; expected one scene name per line')
+            self.selection = f'scenes from {scenes}'
+            return normalize_scene_names(names, f'KITTI ({scenes})')
+        if isinstance(scenes, (int, np.integer)) and not isinstance(
+                scenes, bool):
+            scenes = [scenes]
+        if not isinstance(scenes, (list, tuple)):
+            raise ValueError(
+                f'KITTI: scenes must be a list of names, a file or None, got '
+                f'{type(scenes).__name__} {scenes!r}')
+        self.selection = 'scenes given'
+        return normalize_scene_names(scenes, 'KITTI')
 
     def load_data_list(self) -> List[dict]:
         """List the scenes with their files and calibration.
@@ -70,6 +101,7 @@ class KITTI(BaseSceneFlowDataset):
                 f'missing in {self.data_root!r}, e.g. '
                 f'{osp.join(self.data_root, missing[0])}; expected the '
                 f'layout {KITTI_LAYOUT}')
+        self.selection += f' in {self.data_root}'
         data_list = []
         for name in names:
             if name not in calib:

@@ -6,7 +6,7 @@ import numpy as np
 
 from bpfn.registry import DATASETS
 from .base_flow_dataset import BaseSceneFlowDataset
-from .utils import validate_cloud
+from .readers import MAX_POINTS, validate_cloud
 
 #: Seed stream of each split, so held-out scenes differ from training ones.
 SPLIT_STREAMS = dict(train=0, val=1, test=2)
@@ -411,6 +411,11 @@ class SyntheticSceneFlow(BaseSceneFlowDataset):
         if int(num_samples) < 1 or int(num_points) < 1:
             raise ValueError('SyntheticSceneFlow: num_samples and num_points '
                              f'must be >= 1, got {num_samples}, {num_points}')
+        if int(num_points) > MAX_POINTS:
+            raise ValueError(
+                f'SyntheticSceneFlow: num_points={num_points} is more than '
+                f'the limit of {MAX_POINTS} points per cloud '
+                '(bpfn.datasets.readers.MAX_POINTS)')
         self.num_samples = int(num_samples)
         self.num_points = int(num_points)
         self.split = split
@@ -428,6 +433,8 @@ class SyntheticSceneFlow(BaseSceneFlowDataset):
         Returns:
             list[dict]: Info dicts with ``sample_name``.
         """
+        self.selection = (f'generated, seed={self.seed}, {self.num_points} '
+                          'points per cloud')
         return [
             dict(sample_name=f'{self.split}_{i:06d}')
             for i in range(self.num_samples)

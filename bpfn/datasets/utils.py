@@ -1,87 +1,26 @@
 """Helpers shared by the scene flow datasets and their transforms.
 
-One validation helper (:func:`validate_cloud`) checks every point cloud that
-enters bpfn, whether it is read from disk or generated; the collate function
-:func:`flow_collate` batches the packed samples for the model.
+One validation helper (:func:`validate_cloud`, in :mod:`.readers` with the
+file readers) checks every point cloud that enters bpfn, whether it is read
+from disk or generated; the collate function :func:`flow_collate` batches
+the packed samples for the model.
 """
 import csv
+import logging
 import os
 import os.path as osp
-from typing import Any, Dict, List, Sequence, Tuple
+from typing import Any, Dict, List, NamedTuple, Sequence, Union
 
 import numpy as np
 import torch
+from mmengine.logging import print_log
 
 from bpfn.registry import FUNCTIONS
+from .readers import load_cloud, validate_cloud  # noqa: F401 (re-exported)
 
 PACKAGE_DATA_DIR = osp.join(osp.dirname(osp.abspath(__file__)), 'data')
 KITTI_CALIB_FILE = osp.join(PACKAGE_DATA_DIR, 'kitti_sf2015_p_rect_02.csv')
 KITTI_SCENES_FILE = osp.join(PACKAGE_DATA_DIR, 'kitti_sf2015_used_scenes.txt')
-
-
-def validate_cloud(cloud: Any, source: str) -> np.ndarray:
-    """Check that ``cloud`` is a finite, non-empty float ``(N, 3)`` array.
-
-    Args:
-        cloud (Any): The candidate point cloud.
-        source (str): What the cloud is (a file path or a field name); it is
-            named in every error message.
-
-    Returns:
-        np.ndarray: The cloud as a C-contiguous float32 array of shape
-        ``(N, 3)``.
-
-    Raises:
-        ValueError: If the cloud is not an array, has another shape than
-            ``(N, 3)``, a non-float dtype, no points, or NaN/inf values.
-    """
-    if not isinstance(cloud, np.ndarray):
-        raise ValueError(f'{source}: expected a numpy array of shape (N, 3), '
-                         f'got {type(cloud).__name__}')
-    if cloud.ndim != 2 or cloud.shape[1] != 3:
-        raise ValueError(f'{source}: expected an array of shape (N, 3), got '
-                         f'shape {tuple(cloud.shape)}')
-    if not np.issubdtype(cloud.dtype, np.floating):
-        raise ValueError(f'{source}: expected a float array (float32 or '
-                         f'float64), got dtype {cloud.dtype}')
-    if cloud.shape[0] == 0:
-        raise ValueError(f'{source}: the point cloud is empty (0 points); '
-                         'expected at least one point of shape (N, 3)')
-    finite = np.isfinite(cloud).all(axis=1)
-    if not finite.all():
-        bad = int((~finite).sum())
-        first = int(np.flatnonzero(~finite)[0])
-        raise ValueError(f'{source}: {bad} point(s) contain NaN or inf '
-                         f'(first at row {first}); expected finite '
-                         'coordinates')
-    return np.ascontiguousarray(cloud, dtype=np.float32)
-
-
-def load_cloud(path: str) -> np.ndarray:
-    """Load and validate one ``.npy`` point cloud.
-
-    Args:
-        path (str): Path of a ``.npy`` file holding an ``(N, 3)`` float
-            array.
-
-    Returns:
-        np.ndarray: float32 array of shape ``(N, 3)``.
-
-    Raises:
-        FileNotFoundError: If the file does not exist.
-        ValueError: If the file cannot be read as a plain numpy array or the
-            array fails :func:`validate_cloud`.
-    """
-    if not osp.isfile(path):
-        raise FileNotFoundError(
-            f'{path}: point cloud file not found; expected an (N, 3) float '
-            'array saved with numpy.save')
-    try:
-        cloud = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as err:
-        raise ValueError(f'{path}: cannot be read as a .npy array of shape '
-                         f'(N, 3) ({err})') from err
-    return validate_cloud(cloud, path)
 
 
 def check_data_root(data_root: str, dataset: str, layout: str) -> str:
@@ -103,28 +42,135 @@ def check_data_root(data_root: str, dataset: str, layout: str) -> str:
     return data_root
 
 
-def scan_sample_dirs(root: str) -> Tuple[List[str], List[str]]:
+class SampleDirs(NamedTuple):
+    """Sub-folders of a split folder, sorted by name.
+
+    Attributes:
+        samples (list[str]): Folders holding ``pc1.npy``.
+        incomplete (list[str]): Folders without ``pc1.npy``.
+        unreadable (list[str]): Entries that cannot be read, each
+            ``'<name> (<reason>)'`` (a symlink loop, no permission, ...).
+    """
+    samples: List[str]
+    incomplete: List[str]
+    unreadable: List[str]
+
+
+def scan_sample_dirs(root: str) -> SampleDirs:
     """Sorted sub-folders of ``root``, with and without ``pc1.npy``.
+
+    An entry that cannot be read (a symlink loop, a folder without
+    permission, a ``pc1.npy`` that is a broken link) is listed in
+    ``unreadable`` instead of aborting the scan; plain files are ignored.
 
     Args:
         root (str): Folder whose children are sample folders.
 
     Returns:
-        tuple[list[str], list[str]]: Names of the sample folders (holding
-        ``pc1.npy``) and of the other sub-folders.
+        SampleDirs: ``samples``, ``incomplete`` and ``unreadable``.
     """
-    samples, others = [], []
+    samples, incomplete, unreadable = [], [], []
     with os.scandir(root) as entries:
         for entry in entries:
-            if entry.is_dir():
-                has_pc1 = osp.exists(osp.join(entry.path, 'pc1.npy'))
-                (samples if has_pc1 else others).append(entry.name)
-    return sorted(samples), sorted(others)
+            try:
+                if not entry.is_dir():
+                    if entry.is_symlink() and not osp.exists(entry.path):
+                        unreadable.append(f'{entry.name} (broken link)')
+                    continue
+                os.listdir(entry.path)
+                pc1 = osp.join(entry.path, 'pc1.npy')
+                if osp.lexists(pc1):
+                    os.stat(pc1)
+                    samples.append(entry.name)
+                else:
+                    incomplete.append(entry.name)
+            except OSError as err:
+                unreadable.append(
+                    f'{entry.name} ({err.strerror or type(err).__name__})')
+    return SampleDirs(sorted(samples), sorted(incomplete), sorted(unreadable))
 
 
-def list_sample_dirs(root: str) -> List[str]:
-    """Sorted names of the sub-folders of ``root`` that hold ``pc1.npy``."""
-    return scan_sample_dirs(root)[0]
+def warn_unreadable(owner: str, root: str, unreadable: Sequence[str]) -> None:
+    """Log one warning naming the unreadable entries of a split folder.
+
+    Args:
+        owner (str): Who scanned (a class name), shown first.
+        root (str): The scanned folder.
+        unreadable (Sequence[str]): Entries from :func:`scan_sample_dirs`.
+    """
+    if unreadable:
+        shown = ', '.join(unreadable[:5])
+        more = f' and {len(unreadable) - 5} more' if len(unreadable) > 5 \
+            else ''
+        print_log(
+            f'{owner}: {len(unreadable)} unreadable entr'
+            f'{"y" if len(unreadable) == 1 else "ies"} in {root!r} skipped: '
+            f'{shown}{more}', logger='current', level=logging.WARNING)
+
+
+def list_sample_dirs(root: str, owner: str = 'list_sample_dirs') -> List[str]:
+    """Sorted names of the sub-folders of ``root`` that hold ``pc1.npy``.
+
+    Unreadable entries are skipped with a warning naming them (and
+    ``owner``).
+    """
+    scan = scan_sample_dirs(root)
+    warn_unreadable(owner, root, scan.unreadable)
+    return scan.samples
+
+
+def normalize_scene_names(scenes: Sequence[Union[str, int]],
+                          owner: str = 'KITTI') -> List[str]:
+    """Scene names as strings, zero-padded, duplicates dropped.
+
+    ``--cfg-options "dataset.scenes=['000002']"`` reaches the config as the
+    integer 2 (MMEngine parses the quoted digits), so integers and digit
+    strings are padded to six digits: ``2``, ``'2'`` and ``'000002'`` all
+    name ``'000002'``. Other strings are kept as given. A repeated scene
+    is kept once, with a warning.
+
+    Args:
+        scenes (Sequence[str | int]): The names.
+        owner (str): Shown in messages. Defaults to ``'KITTI'``.
+
+    Returns:
+        list[str]: The names in first-seen order.
+
+    Raises:
+        ValueError: If the list is empty or holds something else than
+            non-negative integers and strings.
+    """
+    names: List[str] = []
+    for scene in scenes:
+        if isinstance(scene, (bool, np.bool_)) or not isinstance(
+                scene, (str, int, np.integer)):
+            raise ValueError(
+                f'{owner}: scene {scene!r} ({type(scene).__name__}) is not a '
+                "scene name; expected strings like '000002' or integers")
+        if isinstance(scene, str):
+            scene = scene.strip()
+            name = scene.zfill(6) if scene.isdigit() else scene
+        elif scene < 0:
+            raise ValueError(f'{owner}: scene {scene} is negative; expected '
+                             "names like '000002'")
+        else:
+            name = f'{int(scene):06d}'
+        if not name:
+            raise ValueError(f'{owner}: an empty scene name in {scenes!r}')
+        names.append(name)
+    if not names:
+        raise ValueError(
+            f'{owner}: the scene list is empty; give scene names such as '
+            "scenes=['000002'] (or leave scenes unset for the 142 standard "
+            'scenes)')
+    unique = list(dict.fromkeys(names))
+    if len(unique) < len(names):
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        print_log(
+            f'{owner}: {len(names) - len(unique)} repeated scene(s) counted '
+            f'once: {", ".join(repeated)}', logger='current',
+            level=logging.WARNING)
+    return unique
 
 
 def read_scene_list(path: str = KITTI_SCENES_FILE) -> List[str]:

@@ -8,6 +8,7 @@ import pytest
 
 from bpfn.datasets import (FlyingThings3D, MinimizedFlyingThings3D,
                            select_minimized_subset)
+from bpfn.datasets import base_flow_dataset as base_module
 from bpfn.datasets import flyingthings3d as ft3d_module
 from bpfn.registry import DATASETS
 from .tiny_data import make_ft3d, write_pair
@@ -142,3 +143,34 @@ def test_minimized_dataset_reads_the_manifest(tmp_path):
             for i in range(2)] == ['0000001', '0000003']
     with pytest.raises(ValueError, match='made with ratio=0.2, seed=0'):
         MinimizedFlyingThings3D(root, seed=1)
+
+
+def test_size_is_reported_in_one_line(ft3d_root, monkeypatch):
+    root, _ = ft3d_root
+    messages = []
+    monkeypatch.setattr(base_module, 'print_log',
+                        lambda msg, **kwargs: messages.append(msg))
+    FlyingThings3D(root, split='train', every_k=4, offset=1)
+    train = osp.join(root, 'train')
+    assert messages == [
+        f'FlyingThings3D (train): 3 samples (every_k=4, offset=1 of 10 in '
+        f'{train})'
+    ]
+    messages.clear()
+    MinimizedFlyingThings3D(root, ratio=0.5, every_k=2)
+    assert messages == [
+        'MinimizedFlyingThings3D (train): 3 samples (minimized (ratio=0.5, '
+        f'seed=0) to 5, then every_k=2, offset=0 of 10 in {train})'
+    ]
+    messages.clear()
+    FlyingThings3D(root, split='val', indices=2)
+    assert messages == [
+        'FlyingThings3D (val): 2 samples (every_k=1, offset=0 of 3 in '
+        f"{osp.join(root, 'val')}; indices=2)"
+    ]
+    messages.clear()
+    lazy = FlyingThings3D(root, split='val', lazy_init=True)
+    assert messages == []
+    lazy.full_init()
+    assert len(messages) == 1 and messages[0].startswith(
+        'FlyingThings3D (val): 3 samples')

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from bpfn.datasets import KITTI, load_kitti_calibration
+from bpfn.datasets import base_flow_dataset as base_module
 from bpfn.registry import DATASETS
 from .tiny_data import write_pair
 
@@ -74,3 +75,12 @@ def test_ground_removal_pipeline(tmp_path):
     # Row 0 is ground in both clouds, row 3 is beyond 35 m.
     np.testing.assert_array_equal(item['pc1'], pc1[1:3])
     np.testing.assert_array_equal(item['pc2'], pc2[1:3])
+
+
+def test_size_is_reported_in_one_line(kitti_root, monkeypatch):
+    root, _ = kitti_root
+    messages = []
+    monkeypatch.setattr(base_module, 'print_log',
+                        lambda msg, **kwargs: messages.append(msg))
+    KITTI(root, scenes=['000002', '000003'])
+    assert messages == [f'KITTI: 2 samples (scenes given in {root})']

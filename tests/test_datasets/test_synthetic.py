@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from bpfn.datasets import SyntheticSceneFlow, generate_synthetic_scene
+from bpfn.datasets import base_flow_dataset as base_module
 from bpfn.registry import DATASETS
 
 
@@ -138,3 +139,14 @@ def test_scene_cfg_without_object_motion_gives_one_rigid_flow():
     fitted = (src - mu_s) @ rot.T + mu_d
     assert np.abs(fitted - dst).max() < 1e-4
     assert np.linalg.norm(scene['flow'], axis=1).mean() > 0.1
+
+
+def test_size_is_reported_in_one_line(monkeypatch):
+    messages = []
+    monkeypatch.setattr(base_module, 'print_log',
+                        lambda msg, **kwargs: messages.append(msg))
+    make(split='val', seed=3)
+    assert messages == [
+        'SyntheticSceneFlow (val): 8 samples (generated, seed=3, 2048 points '
+        'per cloud)'
+    ]

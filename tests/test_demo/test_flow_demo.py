@@ -173,3 +173,9 @@ def test_demo_reports_bad_file(demo, tmp_path, small_setup):
                        r'array of shape \(N, 3\)'):
         demo.main([str(tmp_path / 'pc1.npy'), str(tmp_path / 'bad.npy'),
                    config, ckpt, '--out-file', str(tmp_path / 'f.npy')])
+
+
+def test_demo_uses_the_package_readers(demo):
+    from bpfn.datasets import readers
+    assert demo.load_points is readers.load_points
+    assert demo.PointCloudFormatError is readers.PointCloudFormatError

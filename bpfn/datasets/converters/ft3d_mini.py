@@ -66,7 +66,7 @@ def create_minimized_ft3d(src_root: str,
     train_root = osp.join(src_root, 'train')
     if not osp.isdir(train_root):
         raise FileNotFoundError(f'{train_root}: FT3D train folder not found')
-    names = list_sample_dirs(train_root)
+    names = list_sample_dirs(train_root, 'ft3d-mini')
     if not names:
         raise FileNotFoundError(f'{train_root}: no sample folder with '
                                 'pc1.npy found')
@@ -78,7 +78,7 @@ def create_minimized_ft3d(src_root: str,
     val_names = []
     val_root = osp.join(src_root, 'val')
     if with_val and osp.isdir(val_root):
-        val_names = list_sample_dirs(val_root)
+        val_names = list_sample_dirs(val_root, 'ft3d-mini')
         for name in val_names:
             _copy_sample(
                 osp.join(val_root, name), osp.join(out_root, 'val', name),

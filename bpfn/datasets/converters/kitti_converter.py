@@ -1,15 +1,57 @@
-"""Convert raw KITTI scene flow 2015 to point cloud pairs."""
+"""Convert raw KITTI scene flow 2015 to point cloud pairs.
+
+The processed files equal HPLFlowNet's (``data_preprocess/process_kitti.py``):
+the same formulas in float32 and in the same order of operations. With
+``P = P_rect_02`` (``f = P[0, 0] = P[1, 1]``), disparities ``d = png / 256``
+(valid where ``png > 0``) and the optical flow ``(png - 2**15) / 64``
+(valid where the third channel is 1)::
+
+    depth = f * 0.54 / (d + 1e-5)
+    X = (u * (depth + P[2, 3]) - (P[0, 2] * depth + P[0, 3])) / f
+    Y = (v * (depth + P[2, 3]) - (P[1, 2] * depth + P[1, 3])) / f
+    stored point = (-X, -Y, depth)
+
+``pc1`` uses ``disp_occ_0`` at ``(u, v)``; ``pc2`` uses ``disp_occ_1`` at
+the same pixel and the pixel moved by the flow. A pixel is kept where both
+disparities and the flow are valid. The stored clouds have x to the left,
+y up (the road near ``y = -1.65`` m) and z forward; nothing is flipped when
+loading, and the ground (``y < -1.4`` in both clouds) is removed at load
+time by ``GroundRemoval``, as HPLFlowNet's loader does.
+"""
 import os
 import os.path as osp
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..utils import load_kitti_calibration
-from .raw_io import read_png, save_npy_atomic
+from ..utils import load_kitti_calibration, normalize_scene_names
+from .raw_io import read_kitti_flow_png, read_png16, remove_pair, save_pair
+from .summary import ConversionSummary
 
 #: Stereo baseline of the KITTI cameras (m).
 KITTI_BASELINE = 0.54
+
+
+def check_p_rect(p_rect: np.ndarray, source: str) -> np.ndarray:
+    """Check that a ``P_rect_02`` has the form the back-projection assumes.
+
+    Args:
+        p_rect (np.ndarray): The matrix.
+        source (str): Where it comes from, for messages.
+
+    Returns:
+        np.ndarray: float32 ``(3, 4)``.
+    """
+    p_rect = np.asarray(p_rect, dtype=np.float32)
+    if p_rect.shape != (3, 4):
+        raise ValueError(f'{source}: P_rect_02 has shape {p_rect.shape}; '
+                         'expected (3, 4)')
+    if (p_rect[0, 1] != 0 or p_rect[1, 0] != 0 or p_rect[2, 0] != 0
+            or p_rect[2, 1] != 0 or p_rect[0, 0] != p_rect[1, 1]):
+        raise ValueError(
+            f'{source}: P_rect_02 {p_rect.tolist()} is not a rectified '
+            'projection (expected P[0,0] == P[1,1] and zero skew)')
+    return p_rect
 
 
 def read_p_rect_02(calib_path: str) -> np.ndarray:
@@ -27,7 +69,16 @@ def read_p_rect_02(calib_path: str) -> np.ndarray:
         raise ValueError(f'{calib_path}: expected one P_rect_02 line, found '
                          f'{len(lines)}')
     values = lines[0].split(':', 1)[1].split()
-    return np.array([float(v) for v in values], dtype=np.float32).reshape(3, 4)
+    try:
+        numbers = [float(v) for v in values]
+    except ValueError as err:
+        raise ValueError(f'{calib_path}: P_rect_02 holds a non-number: '
+                         f'{values}') from err
+    if len(numbers) != 12:
+        raise ValueError(f'{calib_path}: P_rect_02 has {len(numbers)} '
+                         'values; expected 12')
+    return check_p_rect(np.array(numbers, dtype=np.float32).reshape(3, 4),
+                        calib_path)
 
 
 def load_disparity(path: str) -> Tuple[np.ndarray, np.ndarray]:
@@ -37,14 +88,11 @@ def load_disparity(path: str) -> Tuple[np.ndarray, np.ndarray]:
         path (str): ``disp_occ_*/<scene>_10.png``.
 
     Returns:
-        tuple[np.ndarray, np.ndarray]: Disparity ``(H, W)`` (``png / 256``)
-        and its validity mask (``png > 0``).
+        tuple[np.ndarray, np.ndarray]: float32 disparity ``(H, W)``
+        (``png / 256``) and its validity mask (``png > 0``).
     """
-    png = read_png(path)
-    if png.ndim != 2:
-        raise ValueError(f'{path}: expected a single-channel disparity PNG')
-    valid = png > 0
-    return png.astype(np.float32) / 256.0, valid
+    png = read_png16(path, 1, 'KITTI disparity')
+    return png.astype(np.float32) / 256.0, png > 0
 
 
 def load_optical_flow(path: str) -> Tuple[np.ndarray, np.ndarray]:
@@ -57,11 +105,7 @@ def load_optical_flow(path: str) -> Tuple[np.ndarray, np.ndarray]:
         tuple[np.ndarray, np.ndarray]: Flow ``(H, W, 2)`` in pixels
         (``(png - 2**15) / 64``) and its validity mask.
     """
-    png = read_png(path)
-    if png.ndim != 3 or png.shape[-1] < 3:
-        raise ValueError(f'{path}: expected a 3-channel flow PNG')
-    flow = (png[..., :2].astype(np.float32) - 2**15) / 64.0
-    return flow, png[..., 2] == 1
+    return read_kitti_flow_png(path)
 
 
 def kitti_pixels_to_points(depth: np.ndarray,
@@ -74,8 +118,8 @@ def kitti_pixels_to_points(depth: np.ndarray,
     then negates x and y: the stored points are ``(-X, -Y, Z)``, y up.
 
     Args:
-        depth (np.ndarray): ``(H, W)`` depth Z (m).
-        p_rect (np.ndarray): ``(3, 4)`` projection matrix.
+        depth (np.ndarray): float32 ``(H, W)`` depth Z (m).
+        p_rect (np.ndarray): float32 ``(3, 4)`` projection matrix.
         u (np.ndarray, optional): ``(H, W)`` columns (defaults to the grid).
         v (np.ndarray, optional): ``(H, W)`` rows (defaults to the grid).
 
@@ -113,7 +157,7 @@ def convert_kitti_scene(disp1_path: str, disp2_path: str, flow_path: str,
         tuple[np.ndarray, np.ndarray]: ``pc1`` and ``pc2``, float32
         ``(N, 3)``.
     """
-    p_rect = np.asarray(p_rect, dtype=np.float32)
+    p_rect = check_p_rect(p_rect, disp1_path)
     focal = p_rect[0, 0]
     disp1, valid1 = load_disparity(disp1_path)
     disp2, valid2 = load_disparity(disp2_path)
@@ -142,49 +186,80 @@ def _training_root(raw_root: str) -> str:
         '{disp_occ_0,disp_occ_1,flow_occ,calib_cam_to_cam}')
 
 
+def _scene_p_rect(root: str, scene: str,
+                  table: Dict[str, list]) -> np.ndarray:
+    calib_path = osp.join(root, 'calib_cam_to_cam', scene + '.txt')
+    if osp.isfile(calib_path):
+        return read_p_rect_02(calib_path)
+    if scene not in table:
+        raise KeyError(
+            f'KITTI scene {scene!r}: no {calib_path} and no entry in the '
+            'calibration table shipped with bpfn')
+    return check_p_rect(np.array(table[scene], dtype=np.float32),
+                        f'KITTI scene {scene!r} (table shipped with bpfn)')
+
+
 def convert_kitti(raw_root: str,
                   out_root: str,
-                  scenes: Optional[Sequence[str]] = None) -> List[str]:
+                  scenes: Optional[Sequence[str]] = None) -> ConversionSummary:
     """Convert raw KITTI scene flow 2015 to ``<out>/<scene>/pc{1,2}.npy``.
 
     The projection matrix of each scene is read from
     ``calib_cam_to_cam/<scene>.txt`` when present, else from the table
-    shipped with bpfn.
+    shipped with bpfn (equal to HPLFlowNet's calibration files). A scene
+    that cannot be converted (a missing or unreadable file, no calibration,
+    no valid pixel) is skipped with its reason and its earlier output, if
+    any, removed.
 
     Args:
         raw_root (str): Folder holding ``training/`` (or ``training``
             itself).
         out_root (str): Output folder.
-        scenes (Sequence[str], optional): Scenes to convert. Defaults to
-            every ``<scene>_10.png`` in ``disp_occ_0``.
+        scenes (Sequence[str | int], optional): Scenes to convert
+            (integers and short digit strings are zero-padded to six
+            digits). Defaults to every ``<scene>_10.png`` in
+            ``disp_occ_0``.
 
     Returns:
-        list[str]: The converted scene names.
+        ConversionSummary: Scenes written and skipped (split
+        ``'training'``).
     """
     root = _training_root(raw_root)
     if scenes is None:
         scenes = sorted(f[:-len('_10.png')]
                         for f in os.listdir(osp.join(root, 'disp_occ_0'))
                         if f.endswith('_10.png'))
-    table: Optional[Dict[str, list]] = None
+        if not scenes:
+            raise FileNotFoundError(
+                f'{osp.join(root, "disp_occ_0")}: no <scene>_10.png file')
+    scenes = normalize_scene_names(scenes, 'create_data kitti')
+    table = load_kitti_calibration()
+    summary = ConversionSummary(f'KITTI scene flow 2015 {raw_root} -> '
+                                f'{out_root}', ['training'])
     for scene in scenes:
-        calib_path = osp.join(root, 'calib_cam_to_cam', scene + '.txt')
-        if osp.isfile(calib_path):
-            p_rect = read_p_rect_02(calib_path)
-        else:
-            if table is None:
-                table = load_kitti_calibration()
-            if scene not in table:
-                raise ValueError(
-                    f'KITTI scene {scene!r}: no {calib_path} and no entry '
-                    'in the calibration table shipped with bpfn')
-            p_rect = np.array(table[scene], dtype=np.float32)
         name = scene + '_10.png'
-        pc1, pc2 = convert_kitti_scene(
-            osp.join(root, 'disp_occ_0', name),
-            osp.join(root, 'disp_occ_1', name),
-            osp.join(root, 'flow_occ', name), p_rect)
         folder = osp.join(out_root, scene)
-        save_npy_atomic(osp.join(folder, 'pc1.npy'), pc1)
-        save_npy_atomic(osp.join(folder, 'pc2.npy'), pc2)
-    return list(scenes)
+        try:
+            p_rect = _scene_p_rect(root, scene, table)
+            pc1, pc2 = convert_kitti_scene(
+                osp.join(root, 'disp_occ_0', name),
+                osp.join(root, 'disp_occ_1', name),
+                osp.join(root, 'flow_occ', name), p_rect)
+        except FileNotFoundError as err:
+            reason, detail = 'a raw file is missing', str(err)
+        except KeyError as err:
+            reason, detail = 'no calibration', str(err.args[0])
+        except (ValueError, OSError) as err:
+            reason, detail = 'a raw file cannot be read', str(err)
+        else:
+            if len(pc1):
+                save_pair(folder, pc1, pc2)
+                summary.add_written('training', len(pc1))
+                continue
+            reason, detail = 'no pixel valid in both disparities and the ' \
+                'flow', ''
+        summary.add_skipped('training', scene, reason, detail)
+        if remove_pair(folder):
+            summary.removed.append(scene)
+    return summary
+

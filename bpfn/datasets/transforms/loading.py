@@ -4,7 +4,7 @@ from typing import Optional, Sequence
 from mmcv.transforms import BaseTransform
 
 from bpfn.registry import TRANSFORMS
-from ..utils import load_cloud
+from ..readers import load_cloud
 
 
 @TRANSFORMS.register_module()
@@ -16,8 +16,9 @@ class LoadSceneFlowNpy(BaseTransform):
     (``corresponding=True``). A sample with a ``flow_path`` instead gives
     the flow of each ``pc1`` row explicitly; its ``pc2`` may then have any
     number of rows (``corresponding=False``). Every file is validated
-    (shape ``(N, 3)``, float dtype, finite values, at least one point,
-    matching row counts); errors name the file.
+    (:func:`~bpfn.datasets.readers.load_cloud`: a consistent ``.npy``
+    header, shape ``(N, 3)``, float dtype, values finite in float32, at
+    least one point, matching row counts); errors name the file.
 
     Required keys: ``pc1_path``, ``pc2_path``; optional ``flow_path``,
     ``flip_axes``.

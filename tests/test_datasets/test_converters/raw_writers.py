@@ -3,6 +3,7 @@
 The PNG writer is a plain zlib encoder, independent of OpenCV, so the tests
 also check the channel order and bit depth of the reader.
 """
+import os
 import struct
 import zlib
 
@@ -51,3 +52,39 @@ def write_png(path, image):
     with open(path, 'wb') as f:
         f.write(b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', header) +
                 chunk(b'IDAT', zlib.compress(rows)) + chunk(b'IEND', b''))
+
+
+#: Sub-folders of one split of the raw FT3D subset.
+FT3D_DIRS = dict(
+    disparity='disparity/left',
+    disparity_change='disparity_change/left/into_future',
+    flow='flow/left/into_future',
+    disparity_occlusions='disparity_occlusions/left',
+    flow_occlusions='flow_occlusions/left/into_future')
+
+
+def write_ft3d_frame(root, split, name, disparity, change, flow, occ_disp,
+                     occ_flow, flow_ext='.flo'):
+    """Write one raw frame as the FT3D subset stores it.
+
+    Disparity and disparity change are little-endian ``Pf`` PFMs (scale -1,
+    rows bottom-up) holding the subset's values as given (negative
+    disparities), the flow a ``.flo`` (or a 3-channel PFM with
+    ``flow_ext='.pfm'``, as the full FT3D), the occlusions 8-bit grey PNGs
+    of 0 (visible) and 255 (occluded) from the boolean masks.
+    """
+    base = f'{root}/{split}'
+    for d in FT3D_DIRS.values():
+        os.makedirs(f'{base}/{d}', exist_ok=True)
+    write_pfm(f'{base}/{FT3D_DIRS["disparity"]}/{name}.pfm', disparity)
+    write_pfm(f'{base}/{FT3D_DIRS["disparity_change"]}/{name}.pfm', change)
+    if flow_ext == '.flo':
+        write_flo(f'{base}/{FT3D_DIRS["flow"]}/{name}.flo', flow)
+    else:
+        flow3 = np.concatenate(
+            [flow, np.zeros(flow.shape[:2] + (1, ), np.float32)], axis=-1)
+        write_pfm(f'{base}/{FT3D_DIRS["flow"]}/{name}.pfm', flow3)
+    write_png(f'{base}/{FT3D_DIRS["disparity_occlusions"]}/{name}.png',
+              np.where(occ_disp, 255, 0).astype(np.uint8))
+    write_png(f'{base}/{FT3D_DIRS["flow_occlusions"]}/{name}.png',
+              np.where(occ_flow, 255, 0).astype(np.uint8))
