@@ -7,13 +7,16 @@ TensorBoard is an optional log backend (``pip install tensorboard``)::
     visualizer = dict(type='Visualizer', vis_backends=vis_backends,
                       name='visualizer')
 """
-from .flow_drawing import (draw_flow_figure, end_point_error, figure_to_rgb,
-                           project_to_camera, save_figure, save_flow_png,
-                           subsample_indices, to_numpy_points)
+from .flow_drawing import (DEFAULT_MAX_ERROR, FlowScales, direction_colors,
+                           draw_flow_comparison, draw_flow_figure,
+                           end_point_error, error_colors, figure_to_rgb,
+                           flow_scales, project_to_camera, save_figure,
+                           save_flow_png, subsample_indices, to_numpy_points)
 from .flow_visualizer import FlowVisualizer
 
 __all__ = [
-    'FlowVisualizer', 'draw_flow_figure', 'end_point_error', 'figure_to_rgb',
-    'project_to_camera', 'save_figure', 'save_flow_png', 'subsample_indices',
-    'to_numpy_points'
+    'DEFAULT_MAX_ERROR', 'FlowScales', 'FlowVisualizer', 'direction_colors',
+    'draw_flow_comparison', 'draw_flow_figure', 'end_point_error',
+    'error_colors', 'figure_to_rgb', 'flow_scales', 'project_to_camera',
+    'save_figure', 'save_flow_png', 'subsample_indices', 'to_numpy_points'
 ]

@@ -6,17 +6,18 @@ from mmengine.dist import master_only
 from mmengine.visualization import Visualizer
 
 from bpfn.registry import VISUALIZERS
-from .flow_drawing import (ArrayLike, draw_flow_figure, figure_to_rgb,
-                           save_figure)
+from .flow_drawing import (DEFAULT_MAX_ERROR, ArrayLike, draw_flow_figure,
+                           figure_to_rgb, save_figure)
 
 
 @VISUALIZERS.register_module()
 class FlowVisualizer(Visualizer):
     """Visualizer that draws scene flow samples and sends them to backends.
 
-    A sample is drawn by :func:`bpfn.visualization.draw_flow_figure` (bird's-
-    eye and camera views of pc1, pc2 and pc1 + flow, and pc1 coloured by the
-    end-point error); the picture goes to every vis backend (images under
+    A sample is drawn by :func:`bpfn.visualization.draw_flow_figure` (pc1
+    coloured by flow direction with arrows, the camera view of pc2 and
+    pc1 + flow, and pc1 coloured by the end-point error on a fixed scale);
+    the picture goes to every vis backend (images under
     ``vis_image/`` of ``LocalVisBackend``, the Images tab of
     ``TensorboardVisBackend``) and, when asked, to a PNG file.
 
@@ -32,16 +33,23 @@ class FlowVisualizer(Visualizer):
         vis_backends (list[dict], optional): Backend configs.
         save_dir (str, optional): Folder of the backends' files.
         max_points (int, optional): Points drawn per cloud. Defaults to 4096.
+        max_error (float): Top of the fixed end-point error colour scale
+            (m). Defaults to 0.3 (the Outliers3D threshold).
     """
 
     def __init__(self,
                  name: str = 'visualizer',
                  vis_backends: Optional[list] = None,
                  save_dir: Optional[str] = None,
-                 max_points: Optional[int] = 4096) -> None:
+                 max_points: Optional[int] = 4096,
+                 max_error: float = DEFAULT_MAX_ERROR) -> None:
         super().__init__(name=name, vis_backends=vis_backends,
                          save_dir=save_dir)
+        if not max_error > 0:
+            raise ValueError(
+                f'FlowVisualizer: max_error must be > 0 (m), got {max_error}')
         self.max_points = max_points
+        self.max_error = float(max_error)
 
     def draw_flow(self,
                   pc1: ArrayLike,
@@ -65,7 +73,7 @@ class FlowVisualizer(Visualizer):
         """
         import matplotlib.pyplot as plt
         fig = draw_flow_figure(pc1, pc2, flow, gt_flow, title,
-                               self.max_points)
+                               self.max_points, self.max_error)
         try:
             image = figure_to_rgb(fig)
             if out_file is not None:

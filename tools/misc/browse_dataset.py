@@ -5,9 +5,10 @@ Usage::
     python tools/misc/browse_dataset.py configs/demo/bpfn_synthetic.py \
         --output-dir browse --num 5 [--split train]
 
-Each sample is drawn as the test pictures are (bird's-eye and camera views
-of pc1, pc2 and pc1 + flow; pc1 coloured by flow magnitude), with the
-ground truth flow in place of a prediction, to
+Each sample is drawn as the test pictures are (pc1 coloured by flow
+direction with arrows, the camera view of pc2 and pc1 + flow, and pc1
+coloured by flow length), with the ground truth flow in place of a
+prediction, to
 ``<output-dir>/<sample_name>.png`` (prefixed with the split when the
 name does not start with it).
 """

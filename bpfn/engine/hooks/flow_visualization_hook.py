@@ -6,7 +6,8 @@ from typing import Optional, Sequence
 from mmengine.hooks import Hook
 
 from bpfn.registry import HOOKS
-from bpfn.visualization import FlowVisualizer, save_flow_png
+from bpfn.visualization import (DEFAULT_MAX_ERROR, FlowVisualizer,
+                                save_flow_png)
 
 __all__ = ['FlowVisualizationHook']
 
@@ -23,9 +24,12 @@ class FlowVisualizationHook(Hook):
     """Write a PNG per test sample from the model's predictions.
 
     Each picture (see :func:`bpfn.visualization.draw_flow_figure`) shows
-    bird's-eye and camera views of pc1, pc2 and pc1 + predicted flow, and
-    pc1 coloured by the end-point error. ``tools/test.py --show-dir DIR``
-    adds ``dict(type='FlowVisualizationHook', out_dir=DIR)`` to
+    pc1 coloured by the predicted flow's direction with arrows (bird's-eye
+    view), the camera view of pc2 and pc1 + predicted flow, and pc1
+    coloured by the end-point error on a fixed scale from 0 to
+    ``max_error``, so the pictures of two checkpoints compare directly.
+    ``tools/test.py --show-dir DIR`` adds
+    ``dict(type='FlowVisualizationHook', out_dir=DIR)`` to
     ``custom_hooks``.
 
     The predictions are the model's ``predict`` outputs: dicts with ``pc1``
@@ -40,7 +44,10 @@ class FlowVisualizationHook(Hook):
         max_points (int, optional): Points drawn per cloud. Defaults to 4096.
         add_to_backends (bool): Also send the pictures to the runner's vis
             backends (e.g. TensorBoard) when its visualizer is a
-            :class:`FlowVisualizer`. Defaults to False.
+            :class:`FlowVisualizer` (which then draws with its own
+            ``max_points`` and ``max_error``). Defaults to False.
+        max_error (float): Top of the error colour scale (m). Defaults to
+            0.3 (the Outliers3D threshold).
     """
 
     priority = 'NORMAL'
@@ -49,15 +56,20 @@ class FlowVisualizationHook(Hook):
                  out_dir: str,
                  interval: int = 1,
                  max_points: Optional[int] = 4096,
-                 add_to_backends: bool = False) -> None:
+                 add_to_backends: bool = False,
+                 max_error: float = DEFAULT_MAX_ERROR) -> None:
         if not out_dir:
             raise ValueError('FlowVisualizationHook needs an out_dir')
         if int(interval) < 1:
             raise ValueError(f'interval must be >= 1, got {interval}')
+        if not max_error > 0:
+            raise ValueError(
+                f'max_error must be > 0 (metres), got {max_error}')
         self.out_dir = out_dir
         self.interval = int(interval)
         self.max_points = max_points
         self.add_to_backends = add_to_backends
+        self.max_error = float(max_error)
         self.num_written = 0
 
     def after_test_iter(self,
@@ -98,5 +110,6 @@ class FlowVisualizationHook(Hook):
                     step=batch_idx, out_file=path)
             else:
                 save_flow_png(path, out['pc1'], pc2, out['pred_flow'],
-                              gt_flow, str(name), self.max_points)
+                              gt_flow, str(name), self.max_points,
+                              self.max_error)
             self.num_written += 1

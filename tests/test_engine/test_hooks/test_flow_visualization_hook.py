@@ -51,3 +51,5 @@ def test_hook_arguments():
         FlowVisualizationHook('x', interval=0)
     with pytest.raises(ValueError, match='out_dir'):
         FlowVisualizationHook('')
+    with pytest.raises(ValueError, match='max_error'):
+        FlowVisualizationHook('x', max_error=0)
