@@ -31,7 +31,6 @@ ArrayLike = Union[np.ndarray, torch.Tensor]
 Limits = Tuple[Tuple[float, float], Tuple[float, float]]
 
 #: Colours of the clouds in the camera view.
-COLOR_PC1 = '#1f77b4'
 COLOR_PC2 = '#2ca02c'
 COLOR_WARPED = '#d62728'
 #: Colour of pc2 under the bird's-eye flow panel.
@@ -44,10 +43,12 @@ MAGNITUDE_CMAP = 'viridis'
 #: Brightness of a flow of length 0 in the direction colouring (1 at
 #: ``max_flow`` and above).
 MIN_BRIGHTNESS = 0.35
-#: Size of one panel in points (inches x 72) of the default figure.
-PANEL_PT = (5.0 * 0.78 * 72, 4.6 * 0.8 * 72)
+#: Figure width and height of a row (inches).
 FIG_WIDTH = 15.0
 ROW_HEIGHT = 4.6
+#: Size of a panel's plot area (points, 1/72 inch): a third of the width
+#: and the row height less the room of titles, labels and colour bars.
+PANEL_PT = (FIG_WIDTH / 3 * 0.78 * 72, ROW_HEIGHT * 0.8 * 72)
 
 
 def to_numpy_points(points: ArrayLike, name: str = 'points') -> np.ndarray:
