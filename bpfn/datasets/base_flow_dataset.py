@@ -1,6 +1,7 @@
 """Base class of the scene flow datasets."""
 from typing import Callable, List, Optional, Sequence, Union
 
+import numpy as np
 from mmengine.dataset import BaseDataset
 from mmengine.logging import print_log
 
@@ -13,7 +14,14 @@ class BaseSceneFlowDataset(BaseDataset):
     Subclasses implement :meth:`load_data_list`, returning one info dict per
     sample with at least ``sample_name``; this class adds ``dataset`` (the
     dataset name used to group metrics), ``camera`` (unless the subclass set a
-    per-sample one) and ``test_mode`` to every sample before the pipeline.
+    per-sample one), ``test_mode`` and, where the metainfo gives one,
+    ``frame_interval`` (seconds between the two clouds of a sample) to every
+    sample before the pipeline.
+
+    :meth:`labeled_mask` says which samples carry ground-truth flow (all of
+    them unless a subclass says otherwise); the
+    :class:`~bpfn.datasets.LabeledShareBatchSampler` reads it to mix
+    labelled and unlabelled samples in a batch.
 
     The pipeline is built with bpfn's transform registry, so datasets can be
     built from configs without a default scope. When the sample list is
@@ -100,10 +108,21 @@ class BaseSceneFlowDataset(BaseDataset):
 
         Returns:
             dict: Info with ``sample_idx``, ``sample_name``, ``dataset``,
-            ``camera`` and ``test_mode``.
+            ``camera``, ``test_mode`` and, where the metainfo has it,
+            ``frame_interval``.
         """
         info = super().get_data_info(idx)
         info['dataset'] = self.dataset_name
         info.setdefault('camera', self.DEFAULT_CAMERA)
         info['test_mode'] = self.test_mode
+        if self.metainfo.get('frame_interval') is not None:
+            info['frame_interval'] = float(self.metainfo['frame_interval'])
         return info
+
+    def labeled_mask(self) -> np.ndarray:
+        """Which samples carry ground-truth flow.
+
+        Returns:
+            np.ndarray: ``(len(self),)`` bool; all True here (FT3D, KITTI).
+        """
+        return np.ones(len(self), dtype=bool)

@@ -375,6 +375,24 @@ class SyntheticSceneFlow(BaseSceneFlowDataset):
     structured (ego rotation and translation plus a few rigid boxes), so a
     network can learn it in minutes. Samples carry ``camera='ft3d'``.
 
+    Every labelled sample also carries the per-point labels of the Threeway
+    EPE: ``pc1_label`` (-1 for the static background, else the index of the
+    box) and ``ego_flow`` (the flow of the sensor's motion alone). The
+    metainfo gives ``frame_interval=0.1`` s: the scenes model a 10 Hz
+    sensor, so the motions per frame (ego 0.2-1.2 m, boxes up to
+    ``object_speed`` = 1 m) are 2-12 m/s and up to 10 m/s.
+
+    ``labeled_fraction`` hides the ground truth of all but a fraction of the
+    scenes: ``k = round(labeled_fraction * num_samples)`` scenes (at least
+    one when the fraction is above 0) keep their labels, namely the first
+    ``k`` of a permutation of ``0 .. num_samples - 1`` drawn from ``(seed,
+    split, num_samples)``. With the same seed and ``num_samples`` the
+    scenes kept by a smaller fraction are among those kept by a larger one.
+    A hidden scene is the same scene (the same clouds) without ``flow``,
+    ``pc1_label`` and ``ego_flow``: a real unlabelled sample, without
+    ``gt_flow`` after :class:`~bpfn.datasets.transforms.PackFlowInputs`.
+    :meth:`labeled_mask` lists which samples keep labels.
+
     Args:
         num_samples (int): Length of the dataset. Defaults to 1000.
         num_points (int): Points per cloud. Defaults to 8192.
@@ -388,12 +406,17 @@ class SyntheticSceneFlow(BaseSceneFlowDataset):
         scene_cfg (dict, optional): Further arguments of
             :func:`generate_synthetic_scene` (``ego_speed``,
             ``object_speed``, ...). Defaults to None.
+        labeled_fraction (float): Share of the scenes that keep their
+            ground truth, in [0, 1]. Defaults to 1.0 (all).
         **kwargs: See :class:`BaseSceneFlowDataset` (``pipeline``,
             ``test_mode``, ``dataset_name``, ...).
     """
 
-    METAINFO = dict(dataset_name='Synthetic')
+    METAINFO = dict(dataset_name='Synthetic', frame_interval=0.1)
     DEFAULT_CAMERA = 'ft3d'
+    #: Separates the permutation of ``labeled_fraction`` from the scenes'
+    #: generators.
+    LABEL_SALT = 5
 
     def __init__(self,
                  num_samples: int = 1000,
@@ -404,6 +427,7 @@ class SyntheticSceneFlow(BaseSceneFlowDataset):
                  noise_std: float = 0.01,
                  num_objects: Sequence[int] = (3, 6),
                  scene_cfg: Optional[dict] = None,
+                 labeled_fraction: float = 1.0,
                  **kwargs) -> None:
         if split not in SPLIT_STREAMS:
             raise ValueError(f'SyntheticSceneFlow: split must be one of '
@@ -416,6 +440,10 @@ class SyntheticSceneFlow(BaseSceneFlowDataset):
                 f'SyntheticSceneFlow: num_points={num_points} is more than '
                 f'the limit of {MAX_POINTS} points per cloud '
                 '(bpfn.datasets.readers.MAX_POINTS)')
+        if not 0.0 <= float(labeled_fraction) <= 1.0:
+            raise ValueError(
+                'SyntheticSceneFlow: labeled_fraction must be in [0, 1], got '
+                f'{labeled_fraction}')
         self.num_samples = int(num_samples)
         self.num_points = int(num_points)
         self.split = split
@@ -424,30 +452,72 @@ class SyntheticSceneFlow(BaseSceneFlowDataset):
         self.noise_std = float(noise_std)
         self.num_objects = (int(num_objects[0]), int(num_objects[1]))
         self.scene_cfg = dict(scene_cfg or {})
+        if 'with_labels' in self.scene_cfg:
+            raise ValueError(
+                'SyntheticSceneFlow: scene_cfg must not set with_labels; the '
+                'labels are always generated (labeled_fraction hides them)')
+        self.labeled_fraction = float(labeled_fraction)
         kwargs.setdefault('data_root', '')
         super().__init__(**kwargs)
+
+    def labeled_scenes(self) -> np.ndarray:
+        """The scene indices that keep their ground truth.
+
+        Returns:
+            np.ndarray: Sorted int64 indices in ``[0, num_samples)``.
+        """
+        n = self.num_samples
+        if self.labeled_fraction >= 1.0:
+            return np.arange(n)
+        k = int(round(self.labeled_fraction * n))
+        if self.labeled_fraction > 0:
+            k = max(k, 1)
+        rng = np.random.default_rng(
+            [self.seed, SPLIT_STREAMS[self.split], n, self.LABEL_SALT])
+        return np.sort(rng.permutation(n)[:k])
 
     def load_data_list(self) -> List[dict]:
         """One small info dict per sample (the clouds are generated later).
 
         Returns:
-            list[dict]: Info dicts with ``sample_name``.
+            list[dict]: Info dicts with ``sample_name``, ``scene_idx`` and
+            ``labeled``.
         """
+        labeled = np.zeros(self.num_samples, dtype=bool)
+        labeled[self.labeled_scenes()] = True
         self.selection = (f'generated, seed={self.seed}, {self.num_points} '
                           'points per cloud')
+        if not labeled.all():
+            self.selection += (
+                f', ground truth on {int(labeled.sum())} of '
+                f'{self.num_samples} scenes '
+                f'(labeled_fraction={self.labeled_fraction:g})')
         return [
-            dict(sample_name=f'{self.split}_{i:06d}')
-            for i in range(self.num_samples)
+            dict(
+                sample_name=f'{self.split}_{i:06d}',
+                scene_idx=i,
+                labeled=bool(labeled[i])) for i in range(self.num_samples)
         ]
 
-    def generate(self, idx: int) -> Dict[str, np.ndarray]:
-        """Generate the clouds of sample ``idx``.
-
-        Args:
-            idx (int): Sample index.
+    def labeled_mask(self) -> np.ndarray:
+        """Which samples keep their ground truth (see ``labeled_fraction``).
 
         Returns:
-            dict: ``pc1``, ``pc2``, ``flow``, float32 ``(N, 3)`` arrays.
+            np.ndarray: ``(len(self),)`` bool.
+        """
+        return np.array(
+            [self.get_data_info(i)['labeled'] for i in range(len(self))],
+            dtype=bool)
+
+    def generate(self, idx: int) -> Dict[str, np.ndarray]:
+        """Generate the clouds and labels of scene ``idx``.
+
+        Args:
+            idx (int): Scene index.
+
+        Returns:
+            dict: ``pc1``, ``pc2``, ``flow``, ``ego_flow`` (float32
+            ``(N, 3)`` arrays) and ``pc1_label`` (int32 ``(N,)``).
         """
         rng = np.random.default_rng(
             [self.seed, SPLIT_STREAMS[self.split],
@@ -458,14 +528,18 @@ class SyntheticSceneFlow(BaseSceneFlowDataset):
             max_depth=self.max_depth,
             noise_std=self.noise_std,
             num_objects=self.num_objects,
+            with_labels=True,
             **self.scene_cfg)
         name = f'{type(self).__name__}[{self.split}][{idx}]'
-        for key in ('pc1', 'pc2', 'flow'):
+        for key in ('pc1', 'pc2', 'flow', 'ego_flow'):
             scene[key] = validate_cloud(scene[key], f'{name}.{key}')
         return scene
 
     def prepare_data(self, idx: int) -> dict:
         """Generate sample ``idx`` and run the pipeline on it.
+
+        A hidden scene (see ``labeled_fraction``) enters the pipeline
+        without ``flow``, ``pc1_label`` and ``ego_flow``.
 
         Args:
             idx (int): Sample index.
@@ -474,6 +548,10 @@ class SyntheticSceneFlow(BaseSceneFlowDataset):
             dict: The pipeline's output.
         """
         info = self.get_data_info(idx)
-        info.update(self.generate(info['sample_idx']))
+        scene = self.generate(info['scene_idx'])
+        if not info['labeled']:
+            for key in ('flow', 'pc1_label', 'ego_flow'):
+                del scene[key]
+        info.update(scene)
         info['corresponding'] = False
         return self.pipeline(info)

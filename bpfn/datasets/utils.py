@@ -252,6 +252,12 @@ def _stack(values: Sequence[torch.Tensor], key: str) -> torch.Tensor:
 def flow_collate(batch: Sequence[dict]) -> Dict[str, Any]:
     """Collate packed scene flow samples into a batch.
 
+    A batch may mix samples with and without ground truth: an unlabelled
+    sample's data sample simply has no ``gt_flow`` (see
+    :class:`~bpfn.datasets.transforms.PackFlowInputs`), and the data
+    samples stay one dict per sample, so ``[('gt_flow' in ds) for ds in
+    batch['data_samples']]`` is the batch's labelled mask.
+
     Args:
         batch (Sequence[dict]): Samples from :class:`PackFlowInputs`, each
             ``dict(inputs=dict(pc1=(N, 3), pc2=(N, 3)), data_samples=dict)``.

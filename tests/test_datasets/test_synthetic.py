@@ -150,3 +150,50 @@ def test_size_is_reported_in_one_line(monkeypatch):
         'SyntheticSceneFlow (val): 8 samples (generated, seed=3, 2048 points '
         'per cloud)'
     ]
+
+
+def test_labeled_fraction_is_deterministic_and_nested():
+    ten = make(num_samples=20, labeled_fraction=0.1)
+    assert ten.labeled_mask().sum() == 2
+    np.testing.assert_array_equal(
+        ten.labeled_mask(),
+        make(num_samples=20, labeled_fraction=0.1).labeled_mask())
+    # A larger fraction keeps the scenes of a smaller one.
+    half = make(num_samples=20, labeled_fraction=0.5).labeled_mask()
+    assert half.sum() == 10 and (half | ten.labeled_mask() == half).all()
+    other_seed = make(num_samples=20, labeled_fraction=0.5, seed=1)
+    assert (other_seed.labeled_mask() != half).any()
+    assert make(num_samples=20, labeled_fraction=0.01).labeled_mask().sum() \
+        == 1
+    assert not make(num_samples=4, labeled_fraction=0.0).labeled_mask().any()
+    assert make(num_samples=4).labeled_mask().all()
+    with pytest.raises(ValueError, match=r'labeled_fraction must be in'):
+        make(labeled_fraction=1.5)
+
+
+def test_hidden_scenes_are_the_same_scenes_without_labels():
+    full = make(num_samples=6, num_points=512)
+    part = make(num_samples=6, num_points=512, labeled_fraction=0.5)
+    mask = part.labeled_mask()
+    for idx in range(6):
+        a, b = full[idx], part[idx]
+        np.testing.assert_array_equal(a['pc1'], b['pc1'])
+        assert a['frame_interval'] == b['frame_interval'] == 0.1
+        for key in ('flow', 'pc1_label', 'ego_flow'):
+            assert (key in b) == mask[idx]
+    packed = make(num_samples=6, num_points=512, labeled_fraction=0.5,
+                  pipeline=[dict(type='PackFlowInputs')])
+    assert [('gt_flow' in packed[i]['data_samples'])
+            for i in range(6)] == mask.tolist()
+
+
+def test_labels_and_subsets_follow_the_scene_index():
+    # With indices, sample 0 is scene 4: its name, clouds and labels.
+    dataset = make(num_samples=6, num_points=512, indices=[4, 1])
+    item = dataset[0]
+    assert item['sample_name'] == 'train_000004'
+    np.testing.assert_array_equal(item['pc1'],
+                                  make(num_points=512)[4]['pc1'])
+    static = item['pc1_label'] == -1
+    np.testing.assert_allclose(item['flow'][static],
+                               item['ego_flow'][static], atol=1e-5)

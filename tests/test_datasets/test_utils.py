@@ -100,3 +100,15 @@ def test_package_data():
     p = np.array(calib['000000'])
     assert p.shape == (3, 4)
     assert p[0, 0] == pytest.approx(721.5377) and p[2, 2] == 1.0
+
+
+def test_flow_collate_mixes_labelled_and_unlabelled_samples():
+    pc = torch.zeros(8, 3)
+    labelled = dict(inputs=dict(pc1=pc, pc2=pc),
+                    data_samples=dict(gt_flow=pc, sample_idx=0))
+    unlabelled = dict(inputs=dict(pc1=pc + 1, pc2=pc),
+                      data_samples=dict(sample_idx=1))
+    batch = flow_collate([labelled, unlabelled])
+    assert batch['inputs']['pc1'].shape == (2, 8, 3)
+    assert [('gt_flow' in ds) for ds in batch['data_samples']] == [True,
+                                                                   False]

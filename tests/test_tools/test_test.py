@@ -12,6 +12,8 @@ from bpfn_test_utils import run_tool
 HEADER = ('| Dataset   | EPE3D(↓) | ACC3DS(↑) | ACC3DR(↑) | '
           'Outliers3D(↓) | EPE2D(↓) | ACC2D(↑) |')
 METRICS = ['EPE3D', 'ACC3DS', 'ACC3DR', 'Outliers3D', 'EPE2D', 'ACC2D']
+# The synthetic scenes carry per-point labels, so Threeway EPE is saved too.
+THREEWAY = ['EPE_FD', 'EPE_FS', 'EPE_BS', 'ThreewayEPE']
 
 
 def _report(stdout: str) -> str:
@@ -56,7 +58,7 @@ def test_table_json_and_pictures(tmp_path, trained_checkpoint):
     assert result['experiment'] == 'tiny_synthetic'
     assert list(result['metrics']) == ['Synthetic']
     metrics = result['metrics']['Synthetic']
-    assert list(metrics) == METRICS
+    assert list(metrics) == METRICS + THREEWAY
     assert all(isinstance(v, float) for v in metrics.values())
     assert 0 < metrics['EPE3D'] < 10
     assert 0 <= metrics['ACC3DS'] <= metrics['ACC3DR'] <= 1

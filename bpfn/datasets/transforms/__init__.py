@@ -3,10 +3,10 @@ from .augmentation import FlowAugmentation
 from .depth_filter import DepthFilter
 from .formatting import PackFlowInputs
 from .ground_removal import GroundRemoval
-from .loading import LoadSceneFlowNpy
+from .loading import LoadScanPair, LoadSceneFlowNpy
 from .sampling import RandomSampleFlowPoints
 
 __all__ = [
-    'LoadSceneFlowNpy', 'DepthFilter', 'GroundRemoval',
+    'LoadSceneFlowNpy', 'LoadScanPair', 'DepthFilter', 'GroundRemoval',
     'RandomSampleFlowPoints', 'FlowAugmentation', 'PackFlowInputs'
 ]

@@ -7,6 +7,7 @@ from mmcv.transforms import BaseTransform
 
 from bpfn.registry import TRANSFORMS
 from ..utils import get_sample_rng
+from .pc1_rows import MOTION_KEYS
 
 
 def _rot_y(angle: float) -> np.ndarray:
@@ -36,7 +37,16 @@ class FlowAugmentation(BaseTransform):
     +-10 degrees, shift +-1.0 m, jitter 0.01 clipped at 0 (no jitter), and a
     ``pc2`` shift of +-0.3 m without ``pc2`` rotation.
 
-    Required keys: ``pc1``, ``pc2``, ``flow``. Modified: the same.
+    Every displacement of ``pc1`` that the sample holds is transformed as
+    the flow is (the end point ``pc1 + d`` goes through steps 1 and 2, then
+    ``d`` is the new end point minus the new ``pc1``): ``flow`` and
+    ``ego_flow`` (the flow of the sensor's motion alone; the ``pc2`` motion
+    of step 2 moves the whole second frame, so it is part of both). A
+    sample without ground truth (no ``flow``) gets the same transform of its
+    clouds.
+
+    Required keys: ``pc1``, ``pc2``; optional ``flow``, ``ego_flow``.
+    Modified: the same.
 
     Args:
         scale_range (Sequence[float]): Scale range. Defaults to (0.95, 1.05).
@@ -99,7 +109,12 @@ class FlowAugmentation(BaseTransform):
         if deterministic is None:
             deterministic = bool(results.get('test_mode', False))
         rng = get_sample_rng(results, deterministic, self.seed, self.SALT)
-        pc1, pc2, flow = results['pc1'], results['pc2'], results['flow']
+        pc1, pc2 = results['pc1'], results['pc2']
+        # End points of every displacement of pc1 (flow, ego_flow).
+        targets = {
+            key: pc1 + results[key]
+            for key in MOTION_KEYS if key in results
+        }
         corresponding = bool(results.get('corresponding', False))
 
         # 1. Together: p -> p @ (S R^T) + shift + jitter.
@@ -118,7 +133,10 @@ class FlowAugmentation(BaseTransform):
         else:
             jitter2 = self._jitter(rng, pc2.shape[0], self.jitter_sigma,
                                    self.jitter_clip)
-        target = (pc1 + flow) @ matrix + shift + jitter1
+        targets = {
+            key: end @ matrix + shift + jitter1
+            for key, end in targets.items()
+        }
         pc1 = pc1 @ matrix + shift + jitter1
         pc2 = pc2 @ matrix + shift + jitter2
 
@@ -129,8 +147,8 @@ class FlowAugmentation(BaseTransform):
             -self.pc2_shift_range, self.pc2_shift_range,
             size=(1, 3)).astype(np.float32)
         pc2 = pc2 @ rot2.T + shift2
-        target = target @ rot2.T + shift2
-        flow = target - pc1
+        for key, end in targets.items():
+            results[key] = (end @ rot2.T + shift2 - pc1).astype(np.float32)
 
         # 3. pc2 noise outside the flow.
         if self.pc2_jitter_sigma > 0 and self.pc2_jitter_clip > 0:
@@ -139,7 +157,6 @@ class FlowAugmentation(BaseTransform):
 
         results['pc1'] = pc1.astype(np.float32)
         results['pc2'] = pc2.astype(np.float32)
-        results['flow'] = flow.astype(np.float32)
         return results
 
     def __repr__(self) -> str:

@@ -2,7 +2,7 @@
 from mmcv.transforms import BaseTransform
 
 from bpfn.registry import TRANSFORMS
-from .depth_filter import check_not_empty, filter_points
+from .depth_filter import check_not_empty, filter_points, pc1_row_mask
 
 
 @TRANSFORMS.register_module()
@@ -14,9 +14,12 @@ class GroundRemoval(BaseTransform):
     ``y = 0`` and the road near ``y = -1.65`` m; a row is ground when
     ``pc1.y < threshold`` and ``pc2.y < threshold``. For clouds that do not
     correspond row by row, ``pc1`` rows use ``pc1`` and ``pc1 + flow``, and
-    ``pc2`` rows use ``pc2`` alone.
+    ``pc2`` rows use ``pc2`` alone; a sample without ground truth (an
+    unlabelled pair of scans) tests ``pc1`` alone. The per-row entries of
+    ``pc1`` (``flow``, ``pc1_label``, ``ego_flow``) follow its rows.
 
-    Required keys: ``pc1``, ``pc2``, ``flow``. Modified: the same.
+    Required keys: ``pc1``, ``pc2``; optional ``flow``, ``pc1_label``,
+    ``ego_flow``, ``corresponding``. Modified: the same.
 
     Args:
         threshold (float): Height limit in metres. Defaults to -1.4.
@@ -41,8 +44,8 @@ class GroundRemoval(BaseTransform):
             ground = (results['pc1'][:, a] < t) & (results['pc2'][:, a] < t)
             keep1 = keep2 = ~ground
         else:
-            target = results['pc1'] + results['flow']
-            keep1 = ~((results['pc1'][:, a] < t) & (target[:, a] < t))
+            # Ground when below in pc1 and (with ground truth) in pc1 + flow.
+            keep1 = ~pc1_row_mask(results, a, lambda y: y < t)
             keep2 = ~(results['pc2'][:, a] < t)
         results = filter_points(results, keep1, keep2)
         check_not_empty(results, f'ground removal (y < {t} m)')

@@ -6,11 +6,16 @@ from mmcv.transforms import BaseTransform
 
 from bpfn.registry import TRANSFORMS
 from ..utils import get_sample_rng
+from .pc1_rows import take_pc1_rows
 
 
 @TRANSFORMS.register_module()
 class RandomSampleFlowPoints(BaseTransform):
     """Sample ``num_points`` rows of ``pc1`` (with its flow) and of ``pc2``.
+
+    The entries with one row per ``pc1`` row (``flow``, ``pc1_label``,
+    ``ego_flow``; a sample without ground truth has none) take the rows of
+    ``pc1``.
 
     As in the original training and evaluation, the two clouds are sampled
     independently (so the network cannot rely on row correspondence),
@@ -22,9 +27,10 @@ class RandomSampleFlowPoints(BaseTransform):
     seeded from torch's global generator (see
     :func:`bpfn.datasets.utils.get_sample_rng`).
 
-    Required keys: ``pc1``, ``pc2``, ``flow``; optional ``sample_idx``,
-    ``test_mode``, ``corresponding``. Modified: ``pc1``, ``pc2``, ``flow``
-    (now ``(num_points, 3)``), ``corresponding``.
+    Required keys: ``pc1``, ``pc2``; optional ``flow``, ``pc1_label``,
+    ``ego_flow``, ``sample_idx``, ``test_mode``, ``corresponding``.
+    Modified: ``pc1``, ``pc2`` (now ``num_points`` rows), the per-row
+    entries of ``pc1``, ``corresponding``.
 
     Args:
         num_points (int): Points kept per cloud. Defaults to 8192.
@@ -73,8 +79,7 @@ class RandomSampleFlowPoints(BaseTransform):
             idx2 = idx1
         else:
             idx2 = self._choice(rng, results['pc2'].shape[0])
-        results['pc1'] = results['pc1'][idx1]
-        results['flow'] = results['flow'][idx1]
+        take_pc1_rows(results, idx1)
         results['pc2'] = results['pc2'][idx2]
         results['corresponding'] = corresponding and not self.independent
         return results

@@ -285,10 +285,27 @@ class BiPointFlowNet(BaseModel):
 
     @staticmethod
     def stack_gt_flow(data_samples: List[dict]) -> Tensor:
-        """Ground truth of a batch, (B, N, 3)."""
-        if not data_samples or any('gt_flow' not in ds for ds in data_samples):
-            raise KeyError('every data sample needs a gt_flow (N, 3) entry '
-                           'to compute the loss')
+        """Ground truth of a batch, (B, N, 3).
+
+        An unlabelled sample (no ``gt_flow`` key, see ``PackFlowInputs``)
+        is refused, naming the samples.
+        """
+        if not data_samples:
+            raise KeyError('the flow loss needs data samples with a gt_flow '
+                           '(N, 3) entry; got none')
+        missing = [ds for ds in data_samples if 'gt_flow' not in ds]
+        if missing:
+            names = ', '.join(
+                f"{ds.get('sample_name', '?')!r} (dataset "
+                f"{ds.get('dataset', '?')!r}, sample_idx "
+                f"{ds.get('sample_idx', '?')})" for ds in missing[:5])
+            more = f' and {len(missing) - 5} more' if len(missing) > 5 else ''
+            raise KeyError(
+                f'{len(missing)} of {len(data_samples)} data samples have no '
+                f'ground-truth flow (gt_flow): {names}{more}; the flow loss '
+                'needs ground truth on every sample; unlabelled samples can '
+                'only be trained on by losses without ground truth '
+                '(distillation)')
         return torch.stack([ds['gt_flow'] for ds in data_samples])
 
     def loss(self, out: dict, data_samples: List[dict]) -> Dict[str, Tensor]:

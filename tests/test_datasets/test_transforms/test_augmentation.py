@@ -83,3 +83,30 @@ def test_reproducible_with_seeded_torch():
     c = FlowAugmentation()(sample())
     np.testing.assert_array_equal(a['pc2'], c['pc2'])
     assert not np.array_equal(a['pc2'], b['pc2'])
+
+
+def test_ego_flow_moves_with_the_clouds():
+    # Rows 0-99 are static (their flow is the ego flow); rows 100+ move on
+    # their own by 0.5 m along x.
+    src = sample(corresponding=False)
+    ego = np.tile(np.float32([0.1, 0.0, 0.8]), (200, 1))
+    own = np.zeros((200, 3), np.float32)
+    own[100:, 0] = 0.5
+    src.update(flow=ego + own, ego_flow=ego)
+    out = FlowAugmentation(pc2_rot_range=5.0, deterministic=True)(dict(src))
+    residual = out['flow'] - out['ego_flow']
+    np.testing.assert_allclose(residual[:100], 0.0, atol=1e-5)
+    # The own motion turns and scales with the clouds (scale 0.95-1.05).
+    speed = np.linalg.norm(residual[100:], axis=1)
+    assert ((speed > 0.5 * 0.95 - 1e-4) & (speed < 0.5 * 1.05 + 1e-4)).all()
+    # The same transform as without ego flow; a sample without ground truth
+    # gets it too.
+    plain = FlowAugmentation(pc2_rot_range=5.0, deterministic=True)(
+        {k: v for k, v in src.items() if k != 'ego_flow'})
+    np.testing.assert_array_equal(plain['flow'], out['flow'])
+    unlabelled = {k: v for k, v in src.items()
+                  if k not in ('flow', 'ego_flow')}
+    no_gt = FlowAugmentation(pc2_rot_range=5.0, deterministic=True)(
+        unlabelled)
+    np.testing.assert_array_equal(no_gt['pc2'], out['pc2'])
+    assert 'flow' not in no_gt

@@ -52,3 +52,33 @@ def test_extra_tensors_and_missing_keys():
     del base['camera']
     with pytest.raises(KeyError, match="no 'camera'"):
         PackFlowInputs()(base)
+
+
+def test_sample_without_flow_has_no_gt_flow():
+    pc = np.zeros((4, 3), np.float32)
+    out = PackFlowInputs()(
+        dict(pc1=pc, pc2=pc, sample_idx=1, sample_name='drive/0001',
+             dataset='UnlabeledScans', camera='ft3d', frame_interval=0.1))
+    assert 'gt_flow' not in out['data_samples']
+    assert set(out['data_samples']) == {
+        'sample_idx', 'sample_name', 'dataset', 'camera'
+    }
+
+
+def test_threeway_labels_are_packed_together():
+    pc = np.zeros((4, 3), np.float32)
+    base = dict(pc1=pc, pc2=pc, flow=pc, sample_idx=0, sample_name='s0',
+                dataset='Synthetic', camera='ft3d',
+                pc1_label=np.array([-1, 0, 0, 2], np.int32), ego_flow=pc + 1,
+                frame_interval=0.1)
+    ds = PackFlowInputs()(dict(base))['data_samples']
+    assert ds['pc1_label'].dtype == torch.int64
+    assert ds['pc1_label'].tolist() == [-1, 0, 0, 2]
+    assert ds['ego_flow'].dtype == torch.float32
+    assert ds['frame_interval'] == 0.1
+    partial = {k: v for k, v in base.items() if k != 'ego_flow'}
+    with pytest.raises(KeyError, match=r"s0 has \['pc1_label', "
+                       r"'frame_interval'\] but no \['ego_flow'\]"):
+        PackFlowInputs()(partial)
+    with pytest.raises(ValueError, match='must have one row per pc1 row'):
+        PackFlowInputs()(dict(base, pc1_label=np.zeros(3, np.int32)))

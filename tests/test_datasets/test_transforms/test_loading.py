@@ -65,3 +65,31 @@ def test_explicit_flow_file(tmp_path):
     with pytest.raises(ValueError, match=r'flow.npy: expected one flow row'):
         LoadSceneFlowNpy()(dict(results, flow_path=str(tmp_path /
                                                         'flow.npy')))
+
+
+def test_load_scan_pair_converts_axes(tmp_path):
+    from bpfn.datasets.transforms import LoadScanPair
+    from bpfn.datasets.transforms.loading import parse_axes
+    velo = np.array([[10.0, 2.0, -1.7, 0.5], [5.0, -1.0, 0.3, 0.9]], '<f4')
+    velo.tofile(tmp_path / 'a.bin')
+    velo[:, 0] += 1.0
+    velo.tofile(tmp_path / 'b.bin')
+    paths = dict(pc1_path=str(tmp_path / 'a.bin'),
+                 pc2_path=str(tmp_path / 'b.bin'))
+    out = LoadScanPair(axes='kitti_velodyne')(dict(paths))
+    # x forward, y left, z up -> x left, y up, z forward.
+    np.testing.assert_array_equal(
+        out['pc1'], np.float32([[2.0, -1.7, 10.0], [-1.0, 0.3, 5.0]]))
+    np.testing.assert_array_equal(out['pc2'][:, 2], [11.0, 6.0])
+    assert out['corresponding'] is False and 'flow' not in out
+    # The sample's own entry is used when the transform has none.
+    out = LoadScanPair()(dict(paths, axes=('-x', 'z', 'y')))
+    np.testing.assert_array_equal(out['pc1'][0],
+                                  np.float32([-10.0, -1.7, 2.0]))
+    np.testing.assert_array_equal(
+        LoadScanPair()(dict(paths))['pc1'], velo[:, :3] - [[1, 0, 0]])
+    assert parse_axes(None) is None
+    with pytest.raises(ValueError, match="'x', 'x', 'z'.* is not an axis"):
+        parse_axes(('x', 'x', 'z'))
+    with pytest.raises(ValueError, match="unknown axis preset 'velo'"):
+        LoadScanPair(axes='velo')

@@ -75,3 +75,19 @@ def test_training_mode_follows_torch_seed():
     c = t(sample())
     np.testing.assert_array_equal(a['pc1'], c['pc1'])
     assert not np.array_equal(a['pc1'], b['pc1'])
+
+
+def test_labels_follow_pc1_and_unlabelled_samples_are_sampled():
+    src = sample(corresponding=False, num2=70)
+    src['pc1_label'] = np.arange(100, dtype=np.int32)
+    src['ego_flow'] = src['pc1'] * 2
+    out = RandomSampleFlowPoints(num_points=48, deterministic=True)(src)
+    picked = rows(out['pc1'], sample(corresponding=False, num2=70)['pc1'])
+    np.testing.assert_array_equal(out['pc1_label'], picked)
+    np.testing.assert_array_equal(out['ego_flow'], out['pc1'] * 2)
+    unlabelled = sample(corresponding=False, num2=70)
+    del unlabelled['flow']
+    out = RandomSampleFlowPoints(num_points=150, deterministic=True)(
+        unlabelled)
+    assert out['pc1'].shape == out['pc2'].shape == (150, 3)
+    assert 'flow' not in out

@@ -182,3 +182,160 @@ def test_zero_flow_through_evaluator_and_dataloader():
     results = evaluator.evaluate(len(dataset))
     assert results['EPE3D'] == pytest.approx(np.mean(norms), rel=1e-5)
     assert results['ACC3DS'] < 0.1
+
+
+# Threeway EPE ------------------------------------------------------------
+def labelled_sample(idx, errors, labels, residuals, dataset='Synthetic'):
+    """A sample whose points have the given EPE, label and compensated
+    motion (m per 0.1 s frame); the ego flow is 1 m forward."""
+    num = len(errors)
+    ego = np.tile(np.float32([0.0, 0.0, 1.0]), (num, 1))
+    gt = ego + np.float32(residuals)
+    pred = gt + np.stack([np.zeros(num), errors, np.zeros(num)],
+                         1).astype(np.float32)
+    pc1 = np.tile(np.float32([1.0, 0.5, 10.0]), (num, 1))
+    return dict(
+        pc1=torch.from_numpy(pc1),
+        pred_flow=torch.from_numpy(pred),
+        gt_flow=torch.from_numpy(gt),
+        pc1_label=torch.tensor(labels),
+        ego_flow=torch.from_numpy(ego),
+        frame_interval=0.1,
+        sample_idx=idx,
+        sample_name=f'{dataset}_{idx}',
+        dataset=dataset,
+        camera='ft3d')
+
+
+MOVE, STILL = [0.2, 0.0, 0.0], [0.0, 0.0, 0.0]
+
+
+def test_threeway_pools_points_over_samples():
+    # Sample 0: FD error 0.2 (one point), FS 0.1, BS 0.05 and 0.15.
+    a = labelled_sample(0, [0.2, 0.1, 0.05, 0.15], [0, 1, -1, -1],
+                        [MOVE, STILL, STILL, STILL])
+    # Sample 1: three FD points of error 0.6, FS 0.3, BS 0.4.
+    b = labelled_sample(1, [0.6, 0.6, 0.6, 0.3, 0.4], [2, 2, 2, 0, -1],
+                        [MOVE, MOVE, MOVE, STILL, STILL])
+    metric = SceneFlowMetric()
+    metric.process({}, [a, b])
+    results = metric.evaluate(2)
+    # Means over all points of the dataset, not of per-sample means:
+    # FD (0.2 + 3 * 0.6) / 4 = 0.5 (the per-sample mean would be 0.4).
+    assert results['EPE_FD'] == pytest.approx(0.5, abs=1e-6)
+    assert results['EPE_FS'] == pytest.approx((0.1 + 0.3) / 2, abs=1e-6)
+    assert results['EPE_BS'] == pytest.approx((0.05 + 0.15 + 0.4) / 3,
+                                              abs=1e-6)
+    assert results['ThreewayEPE'] == pytest.approx(
+        (0.5 + 0.2 + 0.2) / 3, abs=1e-6)
+    assert set(results) == set(METRIC_NAMES) | {
+        'EPE_FD', 'EPE_FS', 'EPE_BS', 'ThreewayEPE'
+    }
+
+
+def test_threeway_is_unavailable_without_labels(monkeypatch):
+    logged = []
+    monkeypatch.setattr(
+        'bpfn.evaluation.metrics.scene_flow_metric.print_log',
+        lambda msg, logger=None, **kw: logged.append(msg))
+    rng = np.random.default_rng(6)
+    synthetic = labelled_sample(0, [0.2, 0.1, 0.05], [0, 0, -1],
+                                [MOVE, STILL, STILL])
+    kitti = make_sample(rng, 'KITTI', 0, KITTI_CAMERA)
+    metric = SceneFlowMetric()
+    for _ in range(2):  # two validation rounds
+        metric.process({}, [synthetic, kitti])
+        results = metric.evaluate(2)
+        assert results['Synthetic/ThreewayEPE'] == pytest.approx(
+            (0.2 + 0.1 + 0.05) / 3, abs=1e-6)
+        assert not any(k.startswith('KITTI/EPE_') or k == 'KITTI/ThreewayEPE'
+                       for k in results)  # left out, not zero
+    table = logged[0].splitlines()
+    assert table[2].endswith('| EPE_FD(↓) | EPE_FS(↓) | EPE_BS(↓) | '
+                             'ThreewayEPE(↓) |')
+    assert table[5].startswith('| KITTI ') and table[5].endswith(
+        '| -         | -         | -         | -              |')
+    note = ('Threeway EPE not available for KITTI: 0 of 1 samples carry '
+            'per-point labels (pc1_label, ego_flow, frame_interval)')
+    assert note in logged[0] and note not in logged[1]  # said once
+    assert ('Threeway EPE of Synthetic: points per class FD 1, FS 1, BS 1'
+            in logged[1])
+
+
+def test_threeway_without_a_class_has_no_mean(monkeypatch):
+    logged = []
+    monkeypatch.setattr(
+        'bpfn.evaluation.metrics.scene_flow_metric.print_log',
+        lambda msg, logger=None, **kw: logged.append(msg))
+    still = labelled_sample(0, [0.1, 0.3], [0, -1], [STILL, STILL])
+    metric = SceneFlowMetric()
+    metric.process({}, [still])
+    results = metric.evaluate(1)
+    assert 'EPE_FD' not in results and 'ThreewayEPE' not in results
+    assert results['EPE_FS'] == pytest.approx(0.1, abs=1e-6)
+    assert 'no foreground dynamic point, so no ThreewayEPE' in logged[0]
+
+
+def test_unlabelled_sample_is_refused():
+    rng = np.random.default_rng(7)
+    sample = make_sample(rng, 'UnlabeledScans', 3)
+    del sample['gt_flow']
+    with pytest.raises(KeyError) as info:
+        SceneFlowMetric().process({}, [sample])
+    msg = info.value.args[0]
+    assert ("sample 'UnlabeledScans_3' (dataset 'UnlabeledScans', "
+            'sample_idx 3) has no ground-truth flow (gt_flow): validation '
+            'and testing need ground truth') in msg
+
+
+def test_threeway_through_pipeline_and_model_predict():
+    # Labels go from the synthetic scenes through the transforms,
+    # PackFlowInputs and the model's predict to the metric.
+    from bpfn.registry import MODELS
+    dataset = SyntheticSceneFlow(
+        num_samples=2,
+        num_points=512,
+        split='val',
+        test_mode=True,
+        pipeline=[
+            dict(type='DepthFilter', max_depth=30.0),
+            dict(type='RandomSampleFlowPoints', num_points=128),
+            dict(type='PackFlowInputs')
+        ])
+    batch = flow_collate([dataset[0], dataset[1]])
+    model = MODELS.build(
+        dict(
+            type='BiPointFlowNet',
+            num_points=[32, 16, 16, 8],
+            feat_neighbors=4,
+            flow_neighbors=4,
+            estimator_neighbors=4,
+            width_mult=0.25,
+            estimator_channels=[32, 32],
+            estimator_mlp=[32, 16])).eval()
+    with torch.no_grad():
+        outputs = model(**batch, mode='predict')
+    metric = SceneFlowMetric()
+    metric.process(batch, outputs)
+    results = metric.evaluate(2)
+    pooled = {c: [0.0, 0] for c in range(3)}
+    for out in outputs:
+        gt, pred = out['gt_flow'].numpy(), out['pred_flow'].numpy()
+        label, ego = out['pc1_label'].numpy(), out['ego_flow'].numpy()
+        assert out['frame_interval'] == 0.1
+        # Static background moves with the sensor: rows stayed aligned.
+        np.testing.assert_allclose(gt[label == -1], ego[label == -1],
+                                   atol=1e-5)
+        dynamic = np.linalg.norm(gt - ego, axis=1) >= 0.05
+        err = np.linalg.norm(gt - pred, axis=1)
+        for c, mask in enumerate([(label >= 0) & dynamic,
+                                  (label >= 0) & ~dynamic,
+                                  (label < 0) & ~dynamic]):
+            pooled[c][0] += err[mask].sum()
+            pooled[c][1] += mask.sum()
+    assert all(n > 0 for _, n in pooled.values())
+    expected = [s / n for s, n in pooled.values()]
+    for key, value in zip(('EPE_FD', 'EPE_FS', 'EPE_BS'), expected):
+        assert results[key] == pytest.approx(value, rel=1e-5)
+    assert results['ThreewayEPE'] == pytest.approx(np.mean(expected),
+                                                   rel=1e-5)
