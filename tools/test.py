@@ -35,8 +35,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument(
         '--allow-nonfinite',
         action='store_true',
-        help='keep going when predictions or metrics are NaN/inf (they are '
-        'written as null); by default the tool stops with an error')
+        help='keep going when predictions or metrics are NaN/inf: they (and '
+        'all metrics of a dataset with NaN/inf predictions) are written as '
+        'null; by default the tool stops with an error and writes nothing')
     add_common_args(parser)
     return parser.parse_args(argv)
 

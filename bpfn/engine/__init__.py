@@ -11,6 +11,5 @@ from .schedulers import ClampedStepLR
 __all__ = [
     'MetaKDTrainLoop', 'BPFNRunner', 'FiniteLossOptimWrapper',
     'FiniteLossAmpOptimWrapper', 'NonFiniteLossGuard', 'NonFiniteLossError',
-    'ClampedStepLR', 'ResumableSampler', 'GracefulStopHook',
-    'SafeCheckpointHook', 'TrainingInterrupted'
+    'ClampedStepLR', 'ResumableSampler'
 ]

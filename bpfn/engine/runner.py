@@ -104,9 +104,10 @@ class BPFNRunner(Runner):
         """Register MMEngine's default hooks, made crash-safe.
 
         ``checkpoint`` of type ``CheckpointHook`` becomes
-        :class:`~bpfn.engine.hooks.SafeCheckpointHook` (same arguments),
-        and ``graceful_stop`` (:class:`~bpfn.engine.hooks.GracefulStopHook`)
-        is added unless given (None leaves it out).
+        :class:`~bpfn.engine.hooks.SafeCheckpointHook` (same arguments;
+        ``type='mmengine.CheckpointHook'`` keeps MMEngine's own hook), and
+        ``graceful_stop`` (:class:`~bpfn.engine.hooks.GracefulStopHook`) is
+        added unless given (None leaves it out).
 
         Args:
             hooks (dict, optional): The ``default_hooks`` config.

@@ -367,12 +367,16 @@ def non_finite_results(result: dict, predictions: Dict[str, dict]
     return problems
 
 
-def _nulls(result: dict) -> dict:
-    """``result`` with every NaN / inf metric replaced by None."""
+def _nulls(result: dict, predictions: Dict[str, dict]) -> dict:
+    """``result`` with every NaN / inf metric replaced by None, and every
+    metric of a dataset with non-finite predictions (an accuracy over NaN
+    predictions means nothing)."""
     out = dict(result)
+    broken = {ds for ds, entry in predictions.items() if entry.get('count')}
     for section in ('metrics', 'zero_flow'):
         out[section] = {
-            ds: {k: v if v is None or math.isfinite(v) else None
+            ds: {k: v if v is None or (math.isfinite(v) and (
+                section == 'zero_flow' or ds not in broken)) else None
                  for k, v in values.items()}
             for ds, values in result[section].items()}
     return out
@@ -387,8 +391,9 @@ def test_checkpoint(cfg: Config, checkpoint: str, name: str,
     Predictions and metrics are checked: NaN or infinite values raise
     :class:`NonFiniteResultError` naming each dataset and metric (after
     the table is printed, before anything is written) unless
-    ``allow_nonfinite``, which writes them as ``null``. The JSON file is
-    strict JSON (no ``NaN`` / ``Infinity``).
+    ``allow_nonfinite``, which writes them as ``null`` (all metrics of a
+    dataset with non-finite predictions). The JSON file is strict JSON (no
+    ``NaN`` / ``Infinity``).
 
     Args:
         cfg (Config): Config from :func:`load_config`.
@@ -469,7 +474,7 @@ def test_checkpoint(cfg: Config, checkpoint: str, name: str,
                 'written. Check the checkpoint (NaN/inf weights?) and the '
                 'data; --allow-nonfinite keeps going and writes them as null')
         warn(f'non-finite results of {path} (written as null): {listing}')
-        result = _nulls(result)
+        result = _nulls(result, predictions)
     if is_main_process() and out:
         atomic_write_json(result, out)
         print(f'metrics written to {out}', flush=True)

@@ -5,9 +5,7 @@ import socket
 import subprocess
 import sys
 
-import pytest
-
-from bpfn.utils import WorkDirLock, WorkDirLockedError
+from bpfn.utils import WorkDirLock
 
 
 def _dead_pid() -> int:

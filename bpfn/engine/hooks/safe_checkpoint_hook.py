@@ -200,24 +200,27 @@ class SafeCheckpointHook(CheckpointHook):
         """Save a checkpoint to resume from after the current iteration.
 
         Called by :class:`~bpfn.engine.hooks.GracefulStopHook` from
-        ``after_train_iter``. Epoch-based training saves
+        ``after_train_iter``. An epoch-based loop saves
         ``epoch_<done>_iter_<n>.pth`` with ``meta['epoch_batches']``, the
         batches of the current epoch already trained, which
-        :class:`~bpfn.engine.BPFNRunner` skips on resume; iteration-based
-        training saves the regular ``iter_<n>.pth``. ``last_checkpoint``
-        points to it.
+        :class:`~bpfn.engine.BPFNRunner` skips on resume; an
+        iteration-based loop saves its regular step checkpoint
+        (``iter_<n>.pth``). ``last_checkpoint`` points to it.
 
         Returns:
             str | None: The file saved, or None if the train sampler cannot
             skip batches (then nothing is saved).
         """
+        from mmengine.runner import EpochBasedTrainLoop
+
         from ..resumable_sampler import ResumableSampler
         done = runner.iter + 1
-        if not self.by_epoch:
+        loop = runner.train_loop
+        if not isinstance(loop, EpochBasedTrainLoop):
+            # MMEngine's iteration-based loop resumes mid-way by itself.
             self._save_checkpoint_with_step(
                 runner, done, meta=dict(epoch=runner.epoch, iter=done))
             return self.last_ckpt
-        loop = runner.train_loop
         if not isinstance(loop.dataloader.sampler, ResumableSampler):
             return None
         per_epoch = loop.max_iters // loop.max_epochs
@@ -230,7 +233,7 @@ class SafeCheckpointHook(CheckpointHook):
             save_optimizer=self.save_optimizer,
             save_param_scheduler=self.save_param_scheduler,
             meta=dict(epoch=runner.epoch, iter=done, epoch_batches=batches),
-            by_epoch=self.by_epoch,
+            by_epoch=True,
             backend_args=self.backend_args,
             **self.args)
         path = self.file_backend.join_path(self.out_dir, name)
