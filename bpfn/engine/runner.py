@@ -1,6 +1,5 @@
 """The bpfn runner: checked checkpoint loading, crash-safe saving."""
 import copy
-import os
 import os.path as osp
 import re
 from typing import Callable, List, Optional, Union
@@ -17,7 +16,7 @@ from bpfn.utils.checkpoint import (CheckpointError, check_state_dict,
                                    checkpoint_state, extract_state_dict,
                                    find_latest_checkpoint, is_distiller_state,
                                    load_checkpoint_file, resolve_checkpoint)
-from bpfn.utils.fileio import fsync_and_replace, temp_name
+from bpfn.utils.fileio import atomic_path
 from bpfn.utils.safe_globals import to_safe_history_buffers
 from bpfn.utils.work_dir_lock import WorkDirLock, WorkDirLockedError
 from .hooks.graceful_stop_hook import GracefulStopHook
@@ -485,14 +484,9 @@ class BPFNRunner(Runner):
             kwargs.get('file_client_args')
         if remote:
             return super().save_checkpoint(out_dir, filename, *args, **kwargs)
-        tmp_name = temp_name(filename, str(os.getpid()))
-        tmp_path = osp.join(out_dir, tmp_name)
         path = osp.join(out_dir, filename)
-        try:
-            super().save_checkpoint(out_dir, tmp_name, *args, **kwargs)
+        with atomic_path(path) as tmp_path:
+            super().save_checkpoint(out_dir, osp.basename(tmp_path), *args,
+                                    **kwargs)
             self.call_hook('after_write_checkpoint', tmp_path=tmp_path,
                            filepath=path)
-            fsync_and_replace(tmp_path, path)
-        finally:
-            if osp.exists(tmp_path):
-                os.remove(tmp_path)

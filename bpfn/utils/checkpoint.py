@@ -216,8 +216,9 @@ def checkpoint_state(ckpt: Any, path: str = '<checkpoint>'
     if bad:
         raise CheckpointError(
             f'checkpoint {path} holds no state dict of tensors: in {where}, '
-            f'{len(bad)} entr{"y is" if len(bad) == 1 else "ies are"} not '
-            f'tensors: {_shown(bad)}; {expected}')
+            + ('1 entry is not a tensor' if len(bad) == 1 else
+               f'{len(bad)} entries are not tensors')
+            + f': {_shown(bad)}; {expected}')
     return state if isinstance(state, OrderedDict) else OrderedDict(state)
 
 

@@ -99,6 +99,34 @@ def atomic_open(path: str, mode: str = 'w') -> Iterator[Any]:
         raise
 
 
+@contextmanager
+def atomic_path(path: str, tag: Optional[str] = None) -> Iterator[str]:
+    """A temp file path next to ``path``, for writers that take a path.
+
+    Whatever the block writes to the yielded path is fsynced and renamed to
+    ``path`` when the block succeeds (:func:`fsync_and_replace`); on an
+    error the temp file is removed and ``path`` is left as it was.
+
+    Args:
+        path (str): Final file path.
+        tag (str, optional): Letters, digits or ``_`` in the temp name.
+            Defaults to the process id.
+
+    Yields:
+        str: The temp path, ``<folder>/.<name>.<tag>.tmp``.
+    """
+    folder = osp.dirname(osp.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    tmp = osp.join(folder, temp_name(osp.basename(path),
+                                     tag or str(os.getpid())))
+    try:
+        yield tmp
+        fsync_and_replace(tmp, path)
+    finally:
+        if osp.exists(tmp):
+            os.remove(tmp)
+
+
 def atomic_write_json(obj: Any, path: str, indent: int = 2) -> None:
     """Write ``obj`` as strict JSON to ``path`` atomically.
 

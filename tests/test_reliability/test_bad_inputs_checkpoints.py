@@ -531,7 +531,7 @@ def test_unreadable_lock_file(tmp_path):
 
 def test_second_train_run_in_one_work_dir_stops(tmp_path):
     """A real first run holds the lock; the second stops, naming it."""
-    config = write_tiny_config(tmp_path, epochs=2, nval=2)
+    config = write_tiny_config(tmp_path, epochs=1, nval=2)
     work = tmp_path / 'work'
     env = dict(os.environ, OMP_NUM_THREADS='1')
     env.pop('BPFN_KILL_AT_ITER', None)
@@ -557,7 +557,7 @@ def test_second_train_run_in_one_work_dir_stops(tmp_path):
     # left its checkpoints complete.
     assert first.returncode == 0, out[-3000:]
     assert not (work / 'train.lock').exists()
-    assert (work / 'last_checkpoint').read_text() == 'epoch_2.pth'
-    assert load_checkpoint_file(str(work / 'epoch_2.pth'))['meta']['iter'] \
-        == 8
-    assert re.search(r'Epoch\(train\) \[2\]\[4/4\]', out)
+    assert (work / 'last_checkpoint').read_text() == 'epoch_1.pth'
+    assert load_checkpoint_file(str(work / 'epoch_1.pth'))['meta']['iter'] \
+        == 4
+    assert re.search(r'Epoch\(train\) \[1\]\[4/4\]', out)

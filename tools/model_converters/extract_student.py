@@ -11,9 +11,11 @@ import os
 import sys
 from typing import Optional, Sequence
 
-from bpfn.utils import (CheckpointError, atomic_torch_save, checkpoint_state,
-                        extract_state_dict, is_distiller_state,
-                        load_checkpoint_file)
+import torch
+
+from bpfn.utils import (CheckpointError, checkpoint_state, extract_state_dict,
+                        is_distiller_state, load_checkpoint_file)
+from bpfn.utils.fileio import atomic_path
 
 
 def extract_student(src: str, dst: str, allow_unsafe: bool = False) -> int:
@@ -36,7 +38,8 @@ def extract_student(src: str, dst: str, allow_unsafe: bool = False) -> int:
     meta = ckpt.get('meta')
     meta = dict(meta) if isinstance(meta, dict) else {}
     meta['extracted_from'] = os.path.basename(src)
-    atomic_torch_save(dict(meta=meta, state_dict=student), dst)
+    with atomic_path(dst) as tmp:
+        torch.save(dict(meta=meta, state_dict=student), tmp)
     return len(student)
 
 
