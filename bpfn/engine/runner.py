@@ -4,7 +4,7 @@ import os.path as osp
 import re
 from typing import Callable, List, Optional, Union
 
-from mmengine.dist import broadcast_object_list, master_only
+from mmengine.dist import broadcast_object_list, get_rank, master_only
 from mmengine.hooks import CheckpointHook
 from mmengine.model import is_model_wrapper
 from mmengine.optim import OptimWrapper
@@ -19,7 +19,8 @@ from bpfn.utils.checkpoint import (CheckpointError, check_state_dict,
 from bpfn.utils.fileio import atomic_path
 from bpfn.utils.safe_globals import to_safe_history_buffers
 from bpfn.utils.work_dir_lock import WorkDirLock, WorkDirLockedError
-from .hooks.graceful_stop_hook import GracefulStopHook
+from .hooks.graceful_stop_hook import (GracefulStopHook,
+                                       graceful_worker_init_fn)
 from .resumable_sampler import ResumableSampler
 
 #: Distiller state dict entries of the taught teacher (meta-KD) and of its
@@ -136,7 +137,10 @@ class BPFNRunner(Runner):
         here the type is taken from bpfn's ``FUNCTIONS`` (which falls back
         to MMEngine's, e.g. for ``pseudo_collate``). A ``DefaultSampler``
         is built as :class:`~bpfn.engine.ResumableSampler`, which samples
-        the same and can also resume mid-epoch.
+        the same and can also resume mid-epoch. Workers without a
+        ``worker_init_fn`` of their own are seeded as MMEngine seeds them
+        and ignore SIGTERM / SIGINT
+        (:func:`~bpfn.engine.hooks.graceful_stop_hook.graceful_worker_init_fn`).
 
         Args:
             dataloader (DataLoader | dict): A dataloader or its config.
@@ -164,6 +168,15 @@ class BPFNRunner(Runner):
             if isinstance(sampler, dict) and sampler.get('type') in (
                     'DefaultSampler', 'mmengine.DefaultSampler'):
                 dataloader['sampler'] = dict(sampler, type=ResumableSampler)
+            if dataloader.get('num_workers', 0) and \
+                    'worker_init_fn' not in dataloader:
+                dataloader['worker_init_fn'] = dict(
+                    type=graceful_worker_init_fn,
+                    num_workers=dataloader['num_workers'],
+                    rank=get_rank(),
+                    seed=seed,
+                    disable_subprocess_warning=dataloader.pop(
+                        'disable_subprocess_warning', False))
         return Runner.build_dataloader(dataloader, seed=seed,
                                        diff_rank_seed=diff_rank_seed)
 

@@ -23,8 +23,10 @@ class FaultInjectionHook(Hook):
       file name matches the glob ``PATTERN`` (e.g. ``epoch_2.pth``,
       ``best_*``): its temp file is cut to half its size, as an interrupted
       write leaves it, before it is renamed into place.
-    * ``BPFN_SIGNAL_AT_ITER=N[:NAME]``: send signal ``NAME`` (default
-      ``SIGTERM``) to the process at the start of iteration ``N``.
+    * ``BPFN_SIGNAL_AT_ITER=N[:NAME[:group]]``: send signal ``NAME``
+      (default ``SIGTERM``) to the process, or with ``group`` to its whole
+      process group (data loader workers included, as Slurm does), at the
+      start of iteration ``N``.
 
     Args:
         env_var (str): Variable of the kill iteration.
@@ -43,9 +45,13 @@ class FaultInjectionHook(Hook):
             os.kill(os.getpid(), signal.SIGKILL)
         spec = os.environ.get('BPFN_SIGNAL_AT_ITER')
         if spec:
-            at, _, name = spec.partition(':')
+            at, name, scope = (spec.split(':') + ['', ''])[:3]
             if runner.iter + 1 == int(at):
-                os.kill(os.getpid(), getattr(signal, name or 'SIGTERM'))
+                signum = getattr(signal, name or 'SIGTERM')
+                if scope == 'group':
+                    os.killpg(os.getpgid(0), signum)
+                else:
+                    os.kill(os.getpid(), signum)
 
     def after_write_checkpoint(self, runner, tmp_path: str,
                                filepath: str) -> None:

@@ -12,6 +12,38 @@ from mmengine.hooks import Hook
 from bpfn.registry import HOOKS
 
 
+def graceful_worker_init_fn(worker_id: int,
+                            num_workers: int,
+                            rank: int,
+                            seed: Optional[int] = None,
+                            disable_subprocess_warning: bool = False) -> None:
+    """Start a data loader worker that leaves SIGTERM / SIGINT to training.
+
+    Slurm signals every process of a job step and Ctrl-C the whole process
+    group; a worker that died of it would crash the training process
+    before :class:`GracefulStopHook` reaches its safe point, so workers
+    ignore both (they end when the training process shuts them down, or
+    when it is gone). Then the worker is seeded as MMEngine's
+    :func:`mmengine.dataset.worker_init_fn` seeds it.
+    :class:`~bpfn.engine.BPFNRunner` uses it for data loaders with workers
+    and no ``worker_init_fn`` of their own.
+
+    Args:
+        worker_id (int): Worker index.
+        num_workers (int): Workers of the data loader.
+        rank (int): Process rank.
+        seed (int, optional): Base seed; None leaves the seeds alone.
+        disable_subprocess_warning (bool): Silence warnings in workers
+            other than the first. Defaults to False.
+    """
+    from mmengine.dataset import worker_init_fn
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if seed is not None:
+        worker_init_fn(worker_id, num_workers, rank, seed,
+                       disable_subprocess_warning)
+
+
 class TrainingInterrupted(RuntimeError):
     """Training stopped on a signal, at a safe point.
 
@@ -37,7 +69,10 @@ class GracefulStopHook(Hook):
     Schedulers such as Slurm send SIGTERM before they kill a job (after
     ``KillWait``, 30 s by default). From ``before_train`` on, the first
     SIGTERM or SIGINT only sets a flag; training stops after the current
-    iteration (or validation step), with every file complete. In a
+    iteration (or validation step), with every file complete. Data loader
+    workers ignore the signals (:func:`graceful_worker_init_fn`), so they
+    do not die under the training process before it reaches the safe
+    point. In a
     distributed run the ranks agree on the flag every iteration, so they
     all stop at the same one. With ``save_checkpoint`` a resumable
     checkpoint ``epoch_<done>_iter_<n>.pth`` (``iter_<n>.pth`` for
@@ -75,6 +110,7 @@ class GracefulStopHook(Hook):
         self.signals = [getattr(signal, str(name)) for name in signals]
         self.received: Optional[int] = None
         self._previous: Dict[int, object] = {}
+        self._owner = os.getpid()
 
     # ------------------------------------------------------------------
     def install(self) -> None:
@@ -82,6 +118,7 @@ class GracefulStopHook(Hook):
         if threading.current_thread() is not threading.main_thread():
             return
         self.received = None
+        self._owner = os.getpid()
         for signum in self.signals:
             if signum not in self._previous:
                 self._previous[signum] = signal.signal(signum, self._handle)
@@ -95,6 +132,10 @@ class GracefulStopHook(Hook):
         self._previous = {}
 
     def _handle(self, signum: int, frame) -> None:
+        if os.getpid() != self._owner:
+            # A forked child (e.g. a data loader worker before its init
+            # function ran): the training process stops the run.
+            return
         name = signal.Signals(signum).name
         if self.received is not None:
             # A second signal: behave as if this hook were not there.
@@ -179,4 +220,6 @@ class GracefulStopHook(Hook):
         raise TrainingInterrupted(message, signum)
 
 
-__all__ = ['GracefulStopHook', 'TrainingInterrupted']
+__all__ = [
+    'GracefulStopHook', 'TrainingInterrupted', 'graceful_worker_init_fn'
+]
