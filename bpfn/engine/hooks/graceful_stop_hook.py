@@ -188,9 +188,9 @@ class GracefulStopHook(Hook):
     def _stop(self, runner, signum: int, in_train: bool) -> None:
         from .safe_checkpoint_hook import SafeCheckpointHook
         name = signal.Signals(signum).name
-        where = (f'iteration {runner.iter + 1} (epoch {runner.epoch + 1})'
-                 if in_train else
-                 f'the validation after epoch {runner.epoch}')
+        where = (f'after iteration {runner.iter + 1} (epoch '
+                 f'{runner.epoch + 1})' if in_train else
+                 f'during the validation after epoch {runner.epoch}')
         ckpt_hook = next((h for h in runner.hooks
                           if isinstance(h, SafeCheckpointHook)), None)
         saved = None
@@ -215,7 +215,7 @@ class GracefulStopHook(Hook):
             if in_train and not self.save_checkpoint:
                 note += (' (saving one on a signal is off: '
                          'default_hooks.graceful_stop.save_checkpoint)')
-        message = f'training stopped by {name} after {where}: {then}{note}'
+        message = f'training stopped by {name} {where}: {then}{note}'
         runner.logger.warning(message)
         raise TrainingInterrupted(message, signum)
 

@@ -110,3 +110,22 @@ def test_mid_epoch_checkpoint_resumes_to_identical_weights(
     assert not (work / 'epoch_1_iter_6.pth').exists()
     # Without the skip, epoch 2 would have trained on batches 1-2 twice.
     assert final['meta']['iter'] == reference['meta']['iter'] == 8
+
+
+def test_signal_during_validation_stops_without_a_new_checkpoint(tmp_path):
+    runner = _runner(tmp_path, epochs=1, save=True)
+    runner.train()
+    hook = [h for h in runner.hooks if isinstance(h, GracefulStopHook)][0]
+    hook.install()
+    try:
+        hook.received = signal.SIGTERM
+        with pytest.raises(TrainingInterrupted) as info:
+            hook.after_val_iter(runner, 0)
+    finally:
+        hook.restore()
+    assert str(info.value) == (
+        'training stopped by SIGTERM during the validation after epoch 1: '
+        '--resume continues from the last checkpoint '
+        f'{tmp_path / "epoch_1.pth"}')
+    assert sorted(n for n in os.listdir(tmp_path) if n.endswith('.pth')) == [
+        'epoch_1.pth']
