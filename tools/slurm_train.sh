@@ -3,6 +3,12 @@
 #   bash tools/slurm_train.sh PARTITION JOB_NAME CONFIG WORK_DIR [options]
 # Environment: GPUS (8), GPUS_PER_NODE (8), CPUS_PER_TASK (5),
 # SRUN_ARGS (extra srun options).
+# When Slurm stops the job (scancel, time limit, preemption) it sends
+# SIGTERM: every task stops after the same iteration, a resumable
+# checkpoint epoch_<done>_iter_<n>.pth is saved and the tasks exit with 143.
+# Run the same command with --resume (e.g. from a requeued job) to continue
+# with the next batch; a work dir lock that a killed earlier attempt of a
+# requeued job left is taken over.
 set -euo pipefail
 if [ "$#" -lt 4 ]; then
     echo "usage: $0 PARTITION JOB_NAME CONFIG WORK_DIR [train.py options]" >&2

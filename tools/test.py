@@ -10,10 +10,10 @@ import sys
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 from bpfn.utils.checkpoint import CheckpointError  # noqa: E402
-from bpfn.utils.tool_utils import (add_common_args, add_custom_hook,  # noqa
-                                   build_runner, config_name,
-                                   finish_distributed, load_config,
-                                   test_checkpoint)
+from bpfn.utils.tool_utils import (ConfigError, NonFiniteResultError,  # noqa
+                                   add_common_args, add_custom_hook,
+                                   config_name, finish_distributed,
+                                   load_config, test_checkpoint)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -32,22 +32,36 @@ def parse_args(argv=None) -> argparse.Namespace:
         'config name')
     parser.add_argument(
         '--show-dir', help='save flow visualisations in this folder')
+    parser.add_argument(
+        '--allow-nonfinite',
+        action='store_true',
+        help='keep going when predictions or metrics are NaN/inf: they (and '
+        'all metrics of a dataset with NaN/inf predictions) are written as '
+        'null; by default the tool stops with an error and writes nothing')
     add_common_args(parser)
     return parser.parse_args(argv)
 
 
 def main(argv=None) -> None:
-    """Test the checkpoint and print the metrics."""
+    """Test the checkpoint and print the metrics.
+
+    Exits with status 1 and a message on a bad config or checkpoint, and on
+    non-finite predictions or metrics (unless ``--allow-nonfinite``).
+    """
     args = parse_args(argv)
-    cfg = load_config(args)
+    try:
+        cfg = load_config(args)
+    except ConfigError as exc:
+        sys.exit(f'error: {exc}')
     if args.show_dir:
         add_custom_hook(
             cfg, dict(type='FlowVisualizationHook', out_dir=args.show_dir))
     try:
         test_checkpoint(cfg, args.checkpoint, args.config, out=args.out,
                         experiment=args.experiment
-                        or config_name(args.config))
-    except (CheckpointError, FileNotFoundError) as exc:
+                        or config_name(args.config),
+                        allow_nonfinite=args.allow_nonfinite)
+    except (CheckpointError, FileNotFoundError, NonFiniteResultError) as exc:
         sys.exit(f'error: {exc}')
     finish_distributed()
 

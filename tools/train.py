@@ -5,10 +5,14 @@ import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
+from bpfn.engine.hooks.graceful_stop_hook import \
+    TrainingInterrupted  # noqa: E402
 from bpfn.utils.checkpoint import CheckpointError  # noqa: E402
-from bpfn.utils.tool_utils import (add_common_args, build_runner,  # noqa
-                                   finish_distributed, load_config,
-                                   resolve_resume, use_amp)
+from bpfn.utils.tool_utils import (ConfigError, add_common_args,  # noqa
+                                   build_runner, finish_distributed,
+                                   load_config, resolve_resume,
+                                   train_work_dir_lock, use_amp)
+from bpfn.utils.work_dir_lock import WorkDirLockedError  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -35,9 +39,17 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def main(argv=None) -> None:
-    """Build the runner from the config and train."""
+    """Build the runner from the config and train.
+
+    Exits with a message: 1 on a bad config, checkpoint or a work dir in
+    use by another run; ``128 + signum`` when SIGTERM / SIGINT stopped
+    training (143 / 130).
+    """
     args = parse_args(argv)
-    cfg = load_config(args)
+    try:
+        cfg = load_config(args)
+    except ConfigError as exc:
+        sys.exit(f'error: {exc}')
     if args.amp:
         use_amp(cfg)
     randomness = dict(cfg.get('randomness', None) or {})
@@ -47,11 +59,19 @@ def main(argv=None) -> None:
         randomness['deterministic'] = True
     cfg.randomness = randomness
     try:
-        resolve_resume(cfg, args.resume)
-    except (CheckpointError, FileNotFoundError) as exc:
+        with train_work_dir_lock(cfg):
+            try:
+                resolve_resume(cfg, args.resume)
+            except FileNotFoundError as exc:
+                sys.exit(f'error: {exc}')
+            runner = build_runner(cfg)
+            runner.train()
+    except (CheckpointError, WorkDirLockedError) as exc:
         sys.exit(f'error: {exc}')
-    runner = build_runner(cfg)
-    runner.train()
+    except TrainingInterrupted as exc:
+        print(f'stopped: {exc}', file=sys.stderr, flush=True)
+        finish_distributed()
+        sys.exit(exc.exit_code)
     finish_distributed()
 
 

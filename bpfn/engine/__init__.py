@@ -4,10 +4,12 @@ from .meta_kd import MetaKDTrainLoop
 from .optim_wrapper import (FiniteLossAmpOptimWrapper,
                             FiniteLossOptimWrapper, NonFiniteLossError,
                             NonFiniteLossGuard)
+from .resumable_sampler import ResumableSampler
 from .runner import BPFNRunner
 from .schedulers import ClampedStepLR
 
 __all__ = [
     'MetaKDTrainLoop', 'BPFNRunner', 'FiniteLossOptimWrapper',
-    'FiniteLossAmpOptimWrapper', 'NonFiniteLossGuard', 'NonFiniteLossError', 'ClampedStepLR'
+    'FiniteLossAmpOptimWrapper', 'NonFiniteLossGuard', 'NonFiniteLossError',
+    'ClampedStepLR', 'ResumableSampler'
 ]

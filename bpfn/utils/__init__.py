@@ -1,13 +1,22 @@
-from .checkpoint import (CheckpointError, extract_state_dict,
+from .checkpoint import (CheckpointError, check_state_dict, checkpoint_problem,
+                         checkpoint_state, extract_state_dict,
                          find_latest_checkpoint, is_complete_checkpoint,
-                         list_checkpoints, load_checkpoint_file,
-                         load_model_weights, resolve_checkpoint)
-from .fileio import atomic_open, atomic_torch_save, atomic_write_json
+                         is_distiller_state, list_checkpoints,
+                         load_checkpoint_file, load_model_weights,
+                         read_last_checkpoint, resolve_checkpoint,
+                         verify_checkpoint_archive, write_last_checkpoint)
+from .fileio import (atomic_open, atomic_torch_save, atomic_write_json,
+                     atomic_write_text, remove_temp_files)
 from .safe_globals import bpfn_safe_globals
+from .work_dir_lock import WorkDirLock, WorkDirLockedError
 
 __all__ = [
-    'CheckpointError', 'extract_state_dict', 'load_checkpoint_file',
+    'CheckpointError', 'check_state_dict', 'checkpoint_problem',
+    'checkpoint_state', 'extract_state_dict', 'load_checkpoint_file',
     'load_model_weights', 'find_latest_checkpoint', 'is_complete_checkpoint',
-    'list_checkpoints', 'resolve_checkpoint', 'atomic_open',
-    'atomic_torch_save', 'atomic_write_json', 'bpfn_safe_globals'
+    'is_distiller_state', 'list_checkpoints', 'read_last_checkpoint',
+    'resolve_checkpoint', 'verify_checkpoint_archive',
+    'write_last_checkpoint', 'atomic_open', 'atomic_torch_save',
+    'atomic_write_json', 'atomic_write_text', 'remove_temp_files',
+    'bpfn_safe_globals', 'WorkDirLock', 'WorkDirLockedError'
 ]

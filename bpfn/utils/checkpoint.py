@@ -1,10 +1,19 @@
-"""Safe checkpoint loading and conversion of original BPF checkpoints."""
+"""Checkpoint loading with integrity checks, and checkpoint resolution.
+
+Every checkpoint bpfn reads goes through :func:`load_checkpoint_file`:
+``tools/test.py``, ``--resume``, ``load_from``, the demo and
+:func:`bpfn.apis.init_model`, the model converters and the distillers'
+``teacher_ckpt`` (through :func:`load_model_weights`). It checks the file's
+zip archive (every record present and matching its CRC-32) before
+unpickling anything, then loads with ``torch.load(weights_only=True)``.
+"""
 import os
 import os.path as osp
 import re
 import zipfile
 from collections import OrderedDict
-from typing import Any, Callable, Dict, List, Optional
+from typing import (Any, Callable, Dict, Iterable, List, Optional, Sequence,
+                    Tuple)
 
 import torch
 
@@ -13,10 +22,104 @@ class CheckpointError(RuntimeError):
     """A checkpoint that cannot be read or does not fit the model."""
 
 
+#: Entries of a distiller's state dict hold the student under this prefix.
+STUDENT_PREFIX = 'student.'
+
+
+def _is_zip(path: str) -> bool:
+    try:
+        return zipfile.is_zipfile(path)
+    except OSError:
+        return False
+
+
+def verify_checkpoint_archive(path: str) -> str:
+    """Check that a checkpoint file is complete and unaltered.
+
+    A torch checkpoint (``torch.save`` since torch 1.6) is a zip archive;
+    every record (the pickle and each tensor storage) carries a CRC-32.
+    All records are read and their CRCs compared, without unpickling
+    anything, so the check is safe on untrusted files and catches truncated
+    writes as well as bytes changed after saving (torch itself does not
+    compare the CRCs). It reads the file once (about 20 ms for 32 MB from
+    the page cache). Files in torch's legacy (pre-zip) format carry no
+    checksums and are not checked.
+
+    Args:
+        path (str): Checkpoint path.
+
+    Returns:
+        str: ``'zip'``, or ``'legacy'`` for a legacy (unchecked) file.
+
+    Raises:
+        FileNotFoundError: If ``path`` is not a file.
+        CheckpointError: If the file is empty, truncated, or a record is
+            missing, unreadable or fails its CRC check; the message names
+            the file.
+    """
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'checkpoint not found: {path}')
+    with open(path, 'rb') as f:
+        head = f.read(4)
+    if not head:
+        raise CheckpointError(
+            f'checkpoint {path} is truncated or corrupt: the file is empty')
+    if not _is_zip(path):
+        if head.startswith(b'PK'):
+            raise CheckpointError(
+                f'checkpoint {path} is truncated or corrupt: the zip archive '
+                'has no end record (an interrupted write?)')
+        return 'legacy'
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+            if not any(n == 'data.pkl' or n.endswith('/data.pkl')
+                       for n in names):
+                raise CheckpointError(
+                    f'checkpoint {path} is corrupt or altered: its archive '
+                    'holds no data.pkl record (not a torch checkpoint?)')
+            bad = archive.testzip()
+    except CheckpointError:
+        raise
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError,
+            NotImplementedError) as exc:
+        raise CheckpointError(
+            f'checkpoint {path} is truncated or corrupt: {exc}') from exc
+    if bad is not None:
+        raise CheckpointError(
+            f'checkpoint {path} is corrupt or altered: record {bad} does not '
+            'match its CRC-32 (its bytes changed after it was saved); '
+            'restore the file or use another checkpoint')
+    return 'zip'
+
+
+def checkpoint_problem(path: str) -> Optional[str]:
+    """What is wrong with a checkpoint file, in a few words, or None.
+
+    Args:
+        path (str): Checkpoint path.
+
+    Returns:
+        str | None: ``'missing'``, ``'truncated or corrupt'``,
+        ``'corrupt or altered'``, or None for an intact file.
+    """
+    try:
+        verify_checkpoint_archive(path)
+    except FileNotFoundError:
+        return 'missing'
+    except CheckpointError as exc:
+        return 'corrupt or altered' if 'corrupt or altered' in str(exc) \
+            else 'truncated or corrupt'
+    return None
+
+
 def load_checkpoint_file(path: str,
                          map_location: Any = 'cpu',
                          allow_unsafe: bool = False) -> Any:
-    """Load a checkpoint file, with ``weights_only=True`` unless allowed.
+    """Check a checkpoint file, then load it with ``weights_only=True``.
+
+    The archive is checked first (:func:`verify_checkpoint_archive`), also
+    with ``allow_unsafe``.
 
     Args:
         path (str): Checkpoint path.
@@ -26,9 +129,13 @@ def load_checkpoint_file(path: str,
 
     Returns:
         The loaded object.
+
+    Raises:
+        FileNotFoundError: If ``path`` is not a file.
+        CheckpointError: If the file is truncated, corrupt or altered, or
+            holds objects outside the allowlist.
     """
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f'checkpoint not found: {path}')
+    verify_checkpoint_archive(path)
     from .safe_globals import bpfn_safe_globals
     try:
         with torch.serialization.safe_globals(bpfn_safe_globals()):
@@ -55,65 +162,159 @@ def load_checkpoint_file(path: str,
             f'and tools/test.py). Original error: {exc}') from exc
 
 
+def _type_name(value: Any) -> str:
+    if isinstance(value, torch.Tensor):
+        return 'bare Tensor'
+    return type(value).__name__
+
+
+def _shown(items: Sequence[str], limit: int = 5) -> str:
+    more = f' ... and {len(items) - limit} more' if len(items) > limit else ''
+    return ', '.join(items[:limit]) + more
+
+
+def checkpoint_state(ckpt: Any, path: str = '<checkpoint>'
+                     ) -> 'OrderedDict[str, torch.Tensor]':
+    """The state dict of a loaded checkpoint, as saved (keys unchanged).
+
+    Takes ``ckpt['state_dict']``, else ``ckpt['model']`` (some original
+    files), else ``ckpt`` itself (a plain state dict).
+
+    Args:
+        ckpt (Any): What :func:`load_checkpoint_file` returned.
+        path (str): The checkpoint's name, for messages.
+
+    Returns:
+        OrderedDict[str, Tensor]: The state dict.
+
+    Raises:
+        CheckpointError: If ``ckpt`` is not a dict (a bare tensor, a list
+            ...) or its state dict holds values that are not tensors; the
+            message names the file and a few offending keys.
+    """
+    expected = ("expected a state dict (a dict of tensors, as "
+                "model.state_dict() returns) or a checkpoint dict with a "
+                "'state_dict' entry")
+    if not isinstance(ckpt, dict):
+        raise CheckpointError(
+            f'checkpoint {path} holds a {_type_name(ckpt)}; {expected}')
+    if 'state_dict' in ckpt:
+        state, where = ckpt['state_dict'], "its 'state_dict' entry"
+    elif isinstance(ckpt.get('model'), dict):
+        state, where = ckpt['model'], "its 'model' entry"
+    else:
+        state, where = ckpt, 'it'
+    if not isinstance(state, dict):
+        raise CheckpointError(
+            f'checkpoint {path}: {where} is a {_type_name(state)}; '
+            f'{expected}')
+    if not state:
+        raise CheckpointError(f'checkpoint {path}: {where} is empty; '
+                              f'{expected}')
+    bad = [f'{k} ({_type_name(v)})' for k, v in state.items()
+           if not isinstance(v, torch.Tensor)]
+    if bad:
+        raise CheckpointError(
+            f'checkpoint {path} holds no state dict of tensors: in {where}, '
+            + ('1 entry is not a tensor' if len(bad) == 1 else
+               f'{len(bad)} entries are not tensors')
+            + f': {_shown(bad)}; {expected}')
+    return state if isinstance(state, OrderedDict) else OrderedDict(state)
+
+
+def is_distiller_state(keys: Iterable[str]) -> bool:
+    """Whether state dict keys are a distiller's (``student.*`` entries).
+
+    This is the one test bpfn uses to tell a distiller's checkpoint (or
+    model) from a network's; DataParallel's ``module.`` prefix is ignored.
+
+    Args:
+        keys (Iterable[str]): State dict keys.
+
+    Returns:
+        bool: True if any key starts with ``student.``.
+    """
+    return any(_strip_module(k).startswith(STUDENT_PREFIX) for k in keys)
+
+
+def _strip_module(key: str) -> str:
+    return key[len('module.'):] if key.startswith('module.') else key
+
+
 def extract_state_dict(ckpt: Any, path: str = '<checkpoint>'
                        ) -> 'OrderedDict[str, torch.Tensor]':
-    """The model weights of a bpfn or original BPF checkpoint.
+    """The network weights of a bpfn or original BPF checkpoint.
 
     Accepts a bpfn/MMEngine checkpoint (``state_dict`` key), an original BPF
     file (a plain state_dict, or one under ``state_dict`` / ``model``),
     ``module.`` prefixes of DataParallel, and distiller checkpoints (only the
-    ``student.`` entries are kept).
+    ``student.`` entries are kept, without the prefix).
+
+    Raises:
+        CheckpointError: See :func:`checkpoint_state`.
     """
-    if isinstance(ckpt, dict) and 'state_dict' in ckpt:
-        state = ckpt['state_dict']
-    elif isinstance(ckpt, dict) and 'model' in ckpt and isinstance(
-            ckpt['model'], dict):
-        state = ckpt['model']
-    else:
-        state = ckpt
-    if not isinstance(state, dict) or not all(
-            isinstance(v, torch.Tensor) for v in state.values()):
-        raise CheckpointError(f'{path} holds no state_dict of tensors')
+    state = checkpoint_state(ckpt, path)
     out = OrderedDict()
-    has_student = any(k.startswith('student.') for k in state)
+    has_student = is_distiller_state(state)
     for key, value in state.items():
-        if key.startswith('module.'):
-            key = key[len('module.'):]
+        key = _strip_module(key)
         if has_student:
-            if not key.startswith('student.'):
+            if not key.startswith(STUDENT_PREFIX):
                 continue
-            key = key[len('student.'):]
+            key = key[len(STUDENT_PREFIX):]
         out[key] = value
     return out
 
 
-def check_state_dict(model: torch.nn.Module, state: Dict[str, torch.Tensor],
-                     path: str) -> None:
+def check_state_dict(model: torch.nn.Module,
+                     state: Dict[str, torch.Tensor],
+                     path: str,
+                     ignore: Sequence[str] = ()) -> None:
     """Raise a :class:`CheckpointError` listing every key that does not fit.
+
+    Keys must match, and so must every tensor's shape and dtype: a float16
+    or float64 checkpoint is not cast silently into a float32 model, and an
+    integer buffer (e.g. ``num_batches_tracked``) must stay an integer.
 
     Args:
         model (nn.Module): The model to load into.
         state (dict[str, Tensor]): The weights to load.
         path (str): The checkpoint's name, for the message.
+        ignore (Sequence[str]): Key prefixes left out of the check.
+            Defaults to ().
     """
+
+    def kept(keys: Iterable[str]) -> set:
+        return {k for k in keys if not k.startswith(tuple(ignore))} \
+            if ignore else set(keys)
+
     expected = model.state_dict()
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    mismatched = sorted(
+    model_keys, ckpt_keys = kept(expected), kept(state)
+    missing = sorted(model_keys - ckpt_keys)
+    unexpected = sorted(ckpt_keys - model_keys)
+    common = sorted(model_keys & ckpt_keys)
+    mismatched = [
         f'{k}: checkpoint {tuple(state[k].shape)} vs model '
-        f'{tuple(expected[k].shape)}' for k in set(state) & set(expected)
-        if state[k].shape != expected[k].shape)
-    if missing or unexpected or mismatched:
+        f'{tuple(expected[k].shape)}' for k in common
+        if state[k].shape != expected[k].shape]
+    dtypes = [
+        f'{k}: checkpoint {state[k].dtype} vs model {expected[k].dtype}'
+        for k in common if state[k].dtype != expected[k].dtype]
+    if missing or unexpected or mismatched or dtypes:
         lines = [f'checkpoint {path} does not fit '
                  f'{type(model).__name__} (wrong architecture or config?)']
         for title, keys in (('missing keys', missing),
                             ('unexpected keys', unexpected),
-                            ('shape mismatches', mismatched)):
+                            ('shape mismatches', mismatched),
+                            ('dtype mismatches', dtypes)):
             if keys:
                 shown = ', '.join(keys[:20])
                 more = f' ... and {len(keys) - 20} more' if len(keys) > 20 \
                     else ''
                 lines.append(f'  {title} ({len(keys)}): {shown}{more}')
+        if dtypes:
+            lines.append('  tensors are not cast on loading: convert the '
+                         "checkpoint to the model's dtypes first")
         raise CheckpointError('\n'.join(lines))
 
 
@@ -122,6 +323,9 @@ def load_model_weights(model: torch.nn.Module,
                        map_location: Any = 'cpu',
                        allow_unsafe: bool = False) -> Dict[str, Any]:
     """Load a checkpoint into ``model`` strictly, with a clear mismatch error.
+
+    The file is checked (:func:`load_checkpoint_file`), then every key,
+    shape and dtype (:func:`check_state_dict`).
 
     Returns:
         dict: The checkpoint's ``meta`` (empty for original files).
@@ -132,79 +336,170 @@ def load_model_weights(model: torch.nn.Module,
     model.load_state_dict(state, strict=True)
     meta: Optional[dict] = ckpt.get('meta') if isinstance(ckpt, dict) \
         else None
-    return meta or {}
+    return meta if isinstance(meta, dict) else {}
 
 
-#: Names of the checkpoints the runner writes, newest = largest number.
-_CKPT_NAME = re.compile(r'^(epoch|iter)_(\d+)\.pth$')
+# ---------------------------------------------------------------------------
+# Finding the checkpoint to resume from.
+
+#: Pointer file of MMEngine's CheckpointHook, in the work dir.
+POINTER_NAME = 'last_checkpoint'
+#: Names of the checkpoints the runner writes: ``epoch_3.pth``,
+#: ``iter_12.pth`` and, saved on a signal mid-epoch, ``epoch_2_iter_11.pth``
+#: (2 epochs done, 11 iterations in all).
+CKPT_NAME = re.compile(
+    r'^(?P<kind>epoch|iter)_(?P<num>\d+)(?:_iter_(?P<sub>\d+))?\.pth$')
 
 
-def is_complete_checkpoint(path: str) -> bool:
-    """Whether ``path`` is a complete torch zip checkpoint.
-
-    Checks the zip structure and the CRC of every record without unpickling
-    anything, so it is safe on untrusted files and catches truncated writes.
+def checkpoint_order(name: str) -> Optional[Tuple[str, int, int]]:
+    """``(kind, number, sub-number)`` of a checkpoint name, newest largest.
 
     Args:
-        path (str): Checkpoint path.
+        name (str): File name, e.g. ``'epoch_3.pth'``.
 
     Returns:
-        bool: True when the file exists and every record is intact.
+        tuple | None: ``('epoch', 3, 0)``; ``('epoch', 2, 11)`` for
+        ``epoch_2_iter_11.pth`` (newer than ``epoch_2.pth``, older than
+        ``epoch_3.pth``); None for other names.
     """
-    if not osp.isfile(path) or not zipfile.is_zipfile(path):
-        return False
-    try:
-        with zipfile.ZipFile(path) as archive:
-            names = archive.namelist()
-            if not any(n.endswith('/data.pkl') or n == 'data.pkl'
-                       for n in names):
-                return False
-            return archive.testzip() is None
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError):
-        return False
+    match = CKPT_NAME.match(name)
+    if match is None:
+        return None
+    return (match.group('kind'), int(match.group('num')),
+            int(match.group('sub') or 0))
 
 
-def list_checkpoints(work_dir: str) -> List[str]:
-    """Checkpoints of a work dir, newest first.
+def write_last_checkpoint(work_dir: str, path: str) -> None:
+    """Write the ``last_checkpoint`` pointer atomically.
 
-    The file named by MMEngine's ``last_checkpoint`` pointer comes first,
-    then ``epoch_*.pth`` / ``iter_*.pth`` by decreasing number.
+    The pointer holds the path relative to the work dir when the
+    checkpoint lies inside it (so a copied or moved work dir points at its
+    own files), else the absolute path.
+
+    Args:
+        work_dir (str): The work dir.
+        path (str): The checkpoint just saved.
+    """
+    from .fileio import atomic_write_text
+    work = osp.realpath(work_dir)
+    target = osp.realpath(path)
+    if osp.commonpath([work, target]) == work:
+        target = osp.relpath(target, work)
+    atomic_write_text(target, osp.join(work_dir, POINTER_NAME))
+
+
+def read_last_checkpoint(work_dir: str,
+                         log: Optional[Callable[[str], Any]] = None
+                         ) -> Optional[str]:
+    """The checkpoint named by a work dir's ``last_checkpoint`` pointer.
+
+    A relative pointer is taken relative to the work dir, as bpfn writes
+    it; MMEngine writes it relative to the folder training ran in, so if
+    that file is missing the work dir's file of the same name is taken. An
+    absolute pointer naming another folder (a work dir copied or moved with
+    its pointer) is replaced by the work dir's file of the same name when
+    there is one, and ``log`` says so.
+
+    Args:
+        work_dir (str): The work dir.
+        log (Callable[[str], Any], optional): Receives warnings.
+
+    Returns:
+        str | None: The path, or None without a (non-empty) pointer.
+    """
+    pointer = osp.join(work_dir, POINTER_NAME)
+    if not osp.isfile(pointer):
+        return None
+    with open(pointer) as f:
+        target = f.read().strip()
+    if not target:
+        return None
+    local = osp.join(work_dir, osp.basename(target))
+    if not osp.isabs(target):
+        # bpfn writes it relative to the work dir; MMEngine relative to the
+        # folder training ran in (with a relative work dir).
+        joined = osp.join(work_dir, target)
+        return local if not osp.isfile(joined) and osp.isfile(local) \
+            else joined
+    if osp.realpath(osp.dirname(target)) != osp.realpath(work_dir) and \
+            osp.isfile(local):
+        if log is not None:
+            log(f'last_checkpoint names {target} in another folder (a copied '
+                f'or moved work dir?); using this work dir\'s {local}')
+        return local
+    return target
+
+
+def list_checkpoints(work_dir: str,
+                     log: Optional[Callable[[str], Any]] = None
+                     ) -> Tuple[List[str], Optional[str]]:
+    """Checkpoints of a work dir, newest first, and the pointer's target.
+
+    ``epoch_*.pth`` / ``iter_*.pth`` files (of the work dir, and of the
+    pointer's folder when checkpoints are saved elsewhere) are ordered by
+    their numbers; the file the pointer names takes its place by number,
+    or comes first when its name has no number. Should both kinds be
+    present, the kind of the pointer's file (else of the most recently
+    modified file) counts as newer.
 
     Args:
         work_dir (str): A training work dir.
+        log (Callable[[str], Any], optional): Receives warnings.
 
     Returns:
-        list[str]: Paths, possibly incomplete ones included.
+        tuple[list[str], str | None]: Paths (possibly incomplete or
+        missing ones), and the pointer's target or None.
     """
-    found = []
-    for name in os.listdir(work_dir):
-        match = _CKPT_NAME.match(name)
-        if match:
-            found.append((int(match.group(2)), name))
-    ordered = [osp.join(work_dir, name) for _, name in sorted(found,
-                                                                reverse=True)]
-    pointer = osp.join(work_dir, 'last_checkpoint')
-    if osp.isfile(pointer):
-        with open(pointer) as f:
-            target = f.read().strip()
-        if target:
-            if not osp.isabs(target) and not osp.exists(target):
-                target = osp.join(work_dir, osp.basename(target))
-            ordered = [target] + [
-                p for p in ordered
-                if osp.abspath(p) != osp.abspath(target)
-            ]
-    return ordered
+    pointer = read_last_checkpoint(work_dir, log)
+    folders = [work_dir]
+    if pointer is not None and osp.isdir(osp.dirname(pointer)) and \
+            osp.realpath(osp.dirname(pointer)) != osp.realpath(work_dir):
+        folders.append(osp.dirname(pointer))
+    found: Dict[str, Tuple[str, int, int]] = {}
+    for folder in folders:
+        for name in os.listdir(folder):
+            order = checkpoint_order(name)
+            if order is not None:
+                found[osp.join(folder, name)] = order
+    unnumbered = None
+    if pointer is not None:
+        order = checkpoint_order(osp.basename(pointer))
+        same = [p for p in found if osp.realpath(p) == osp.realpath(pointer)]
+        for p in same:
+            del found[p]
+        if order is None:
+            unnumbered = pointer
+        else:
+            found[pointer] = order
+    kinds = {order[0] for order in found.values()}
+    preferred = None
+    if len(kinds) > 1:
+        if pointer is not None and pointer in found:
+            preferred = found[pointer][0]
+        else:
+            newest = max(found, key=lambda p: osp.getmtime(p)
+                         if osp.exists(p) else 0.0)
+            preferred = found[newest][0]
+    ordered = sorted(
+        found, reverse=True,
+        key=lambda p: (found[p][0] == preferred, found[p][1], found[p][2]))
+    if unnumbered is not None:
+        ordered.insert(0, unnumbered)
+    return ordered, pointer
 
 
 def find_latest_checkpoint(work_dir: str,
                            log: Optional[Callable[[str], Any]] = None
                            ) -> str:
-    """The newest complete checkpoint of a work dir.
+    """The newest intact checkpoint of a work dir.
 
-    Follows the ``last_checkpoint`` pointer and falls back to scanning the
-    folder; truncated or corrupt files are reported by name (through
-    ``log``) and skipped in favour of the previous one.
+    The ``last_checkpoint`` pointer is compared with the ``epoch_*.pth`` /
+    ``iter_*.pth`` files (:func:`list_checkpoints`): the newest file whose
+    archive is intact (:func:`checkpoint_problem`) is taken. Truncated,
+    corrupt or altered files are reported by name (through ``log``) and
+    skipped; a pointer that names an older file than the newest intact one
+    (a run killed before updating it, or a copied work dir) is reported
+    too.
 
     Args:
         work_dir (str): A training work dir.
@@ -215,34 +510,50 @@ def find_latest_checkpoint(work_dir: str,
         str: Path of the checkpoint.
 
     Raises:
-        CheckpointError: If the folder does not exist or holds no complete
+        CheckpointError: If the folder does not exist or holds no intact
             checkpoint.
     """
     if not osp.isdir(work_dir):
         raise CheckpointError(
             f'work dir {work_dir} does not exist; expected a folder with '
             'epoch_*.pth / iter_*.pth checkpoints of a training run')
-    candidates = list_checkpoints(work_dir)
+    candidates, pointer = list_checkpoints(work_dir, log)
     skipped = []
     for path in candidates:
-        if is_complete_checkpoint(path):
-            if skipped and log is not None:
-                log(f'using the previous complete checkpoint {path}')
+        problem = checkpoint_problem(path)
+        if problem is None:
+            if log is not None:
+                _report_choice(path, pointer, candidates, skipped, log)
             return path
         skipped.append(path)
         if log is not None:
-            reason = 'missing' if not osp.exists(path) else \
-                'truncated or corrupt'
-            log(f'checkpoint {path} is {reason}; skipping it')
+            if problem == 'missing' and path == pointer:
+                log(f'last_checkpoint names {path}, which is missing; '
+                    'skipping it')
+            else:
+                log(f'checkpoint {path} is {problem}; skipping it')
     if skipped:
         raise CheckpointError(
             f'work dir {work_dir} holds no complete checkpoint; skipped '
-            f'{", ".join(osp.basename(p) for p in skipped)} (truncated or '
-            'corrupt)')
+            + ', '.join(f'{osp.basename(p)} ({checkpoint_problem(p)})'
+                        for p in skipped))
     raise CheckpointError(
         f'work dir {work_dir} holds no checkpoint to resume from (no '
         'last_checkpoint pointer, no epoch_*.pth or iter_*.pth): train '
         'first, or pass a checkpoint file')
+
+
+def _report_choice(path: str, pointer: Optional[str], candidates: List[str],
+                   skipped: List[str], log: Callable[[str], Any]) -> None:
+    """Say why ``path`` and not the pointer's file was chosen."""
+    if pointer is not None and path != pointer and pointer in candidates \
+            and candidates.index(path) < candidates.index(pointer):
+        log(f'last_checkpoint names {osp.basename(pointer)}, but {path} is '
+            'newer and intact (the pointer is stale: a run stopped before '
+            'updating it, or a copied work dir); resuming from the newest '
+            'intact checkpoint')
+    elif skipped:
+        log(f'using the previous complete checkpoint {path}')
 
 
 def resolve_checkpoint(path: str,
@@ -250,7 +561,7 @@ def resolve_checkpoint(path: str,
     """A checkpoint file from a file or work dir path.
 
     Args:
-        path (str): A checkpoint file, or a work dir (its newest complete
+        path (str): A checkpoint file, or a work dir (its newest intact
             checkpoint is taken, see :func:`find_latest_checkpoint`).
         log (Callable[[str], Any], optional): Receives warnings.
 
@@ -267,3 +578,18 @@ def resolve_checkpoint(path: str,
             f'checkpoint not found: {path} (expected a .pth file or a work '
             'dir holding checkpoints)')
     return path
+
+
+def is_complete_checkpoint(path: str) -> bool:
+    """Whether ``path`` is a complete, unaltered torch zip checkpoint.
+
+    See :func:`verify_checkpoint_archive`; legacy (pre-zip) files, which
+    carry no checksums, do not count as complete here.
+
+    Args:
+        path (str): Checkpoint path.
+
+    Returns:
+        bool: True when the file exists and every record is intact.
+    """
+    return checkpoint_problem(path) is None and _is_zip(path)

@@ -1,12 +1,37 @@
-"""Crash-safe file writes: a temp file in the same folder, then a rename."""
+"""Crash-safe file writes: a temp file in the same folder, then a rename.
+
+This module is bpfn's one atomic writer: every file bpfn writes whole
+(checkpoints, the ``last_checkpoint`` pointer, results, pictures) goes
+through a temp file named ``.<name>.<tag>.tmp`` next to its destination,
+which is flushed and fsynced, renamed into place, and the folder is fsynced
+so the rename itself survives a power loss.
+"""
 import json
 import os
 import os.path as osp
+import re
 import tempfile
 from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator, List, Optional
 
 import torch
+
+#: Names of the temp files of this module: ``.<final name>.<tag>.tmp``.
+TEMP_NAME = re.compile(r'^\.(?P<name>.+)\.(?P<tag>[A-Za-z0-9_]+)\.tmp$')
+
+
+def temp_name(filename: str, tag: str) -> str:
+    """The temp file name used while ``filename`` is written.
+
+    Args:
+        filename (str): Final file name (no folder).
+        tag (str): Letters, digits or ``_`` that make the name unique,
+            e.g. the writer's pid.
+
+    Returns:
+        str: ``.<filename>.<tag>.tmp``.
+    """
+    return f'.{filename}.{tag}.tmp'
 
 
 def _current_umask() -> int:
@@ -16,15 +41,35 @@ def _current_umask() -> int:
     return mask
 
 
+def fsync_dir(folder: str) -> None:
+    """Fsync a folder, so renames and removals in it are durable.
+
+    Does nothing where folders cannot be opened (e.g. Windows).
+
+    Args:
+        folder (str): The folder.
+    """
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
 @contextmanager
 def atomic_open(path: str, mode: str = 'w') -> Iterator[Any]:
     """Open a temp file next to ``path``; it replaces ``path`` on success.
 
-    The temp file is flushed and fsynced before :func:`os.replace`, so a
-    crash leaves either the old file or the complete new one, never a
-    truncated file under ``path``. The final file gets the permissions of
-    a file made by :func:`open` (``0o666`` less the umask, e.g. ``0o644``),
-    not the ``0o600`` of :func:`tempfile.mkstemp`.
+    The temp file is flushed and fsynced before :func:`os.replace`, and the
+    folder after it, so a crash leaves either the old file or the complete
+    new one, never a truncated file under ``path``. The final file gets the
+    permissions of a file made by :func:`open` (``0o666`` less the umask,
+    e.g. ``0o644``), not the ``0o600`` of :func:`tempfile.mkstemp`.
 
     Args:
         path (str): Final file path.
@@ -47,23 +92,73 @@ def atomic_open(path: str, mode: str = 'w') -> Iterator[Any]:
             os.chmod(tmp, 0o666 & ~_current_umask())
             os.fsync(f.fileno())
         os.replace(tmp, path)
+        fsync_dir(folder)
     except BaseException:
         if osp.exists(tmp):
             os.remove(tmp)
         raise
 
 
+@contextmanager
+def atomic_path(path: str, tag: Optional[str] = None) -> Iterator[str]:
+    """A temp file path next to ``path``, for writers that take a path.
+
+    Whatever the block writes to the yielded path is fsynced and renamed to
+    ``path`` when the block succeeds (:func:`fsync_and_replace`); on an
+    error the temp file is removed and ``path`` is left as it was.
+
+    Args:
+        path (str): Final file path.
+        tag (str, optional): Letters, digits or ``_`` in the temp name.
+            Defaults to the process id.
+
+    Yields:
+        str: The temp path, ``<folder>/.<name>.<tag>.tmp``.
+    """
+    folder = osp.dirname(osp.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    tmp = osp.join(folder, temp_name(osp.basename(path),
+                                     tag or str(os.getpid())))
+    try:
+        yield tmp
+        fsync_and_replace(tmp, path)
+    finally:
+        if osp.exists(tmp):
+            os.remove(tmp)
+
+
 def atomic_write_json(obj: Any, path: str, indent: int = 2) -> None:
-    """Write ``obj`` as JSON to ``path`` atomically.
+    """Write ``obj`` as strict JSON to ``path`` atomically.
+
+    NaN and infinite floats are refused (``allow_nan=False``): they are not
+    JSON and most readers reject them. Replace them by ``None`` first if
+    they are meant to be written (as ``null``).
 
     Args:
         obj (Any): A JSON-serialisable object.
         path (str): Output path.
         indent (int): JSON indentation. Defaults to 2.
+
+    Raises:
+        ValueError: If ``obj`` holds NaN or infinite floats; ``path`` is
+            left as it was.
+    """
+    # Serialise first: a refusal leaves no temp file behind.
+    text = json.dumps(obj, indent=indent, ensure_ascii=False,
+                      allow_nan=False)
+    with atomic_open(path, 'w') as f:
+        f.write(text + '\n')
+
+
+def atomic_write_text(text: str, path: str) -> None:
+    """Write ``text`` to ``path`` atomically.
+
+    Args:
+        text (str): The content.
+        path (str): Output path.
     """
     with atomic_open(path, 'w') as f:
-        json.dump(obj, f, indent=indent, ensure_ascii=False)
-        f.write('\n')
+        f.write(text)
 
 
 def atomic_torch_save(obj: Any, path: str) -> None:
@@ -78,7 +173,7 @@ def atomic_torch_save(obj: Any, path: str) -> None:
 
 
 def fsync_and_replace(tmp_path: str, path: str) -> None:
-    """Fsync a finished temp file and rename it to ``path``.
+    """Fsync a finished temp file, rename it to ``path``, fsync the folder.
 
     Args:
         tmp_path (str): A complete file in the folder of ``path``.
@@ -87,3 +182,42 @@ def fsync_and_replace(tmp_path: str, path: str) -> None:
     with open(tmp_path, 'rb+') as f:
         os.fsync(f.fileno())
     os.replace(tmp_path, path)
+    fsync_dir(osp.dirname(osp.abspath(path)))
+
+
+def remove_temp_files(folder: str,
+                      match: Callable[[str], bool],
+                      log: Optional[Callable[[str], Any]] = None
+                      ) -> List[str]:
+    """Remove the temp files of this module left in ``folder`` by a crash.
+
+    Only call it while no other process writes into ``folder`` (e.g. with
+    the work dir lock held, see :class:`bpfn.utils.WorkDirLock`).
+
+    Args:
+        folder (str): The folder (not searched recursively).
+        match (Callable[[str], bool]): Receives the final name of each temp
+            file (``name`` in ``.<name>.<tag>.tmp``); only those it accepts
+            are removed.
+        log (Callable[[str], Any], optional): Receives one line naming the
+            removed files. Defaults to None.
+
+    Returns:
+        list[str]: The removed file names.
+    """
+    if not osp.isdir(folder):
+        return []
+    removed = []
+    for name in sorted(os.listdir(folder)):
+        found = TEMP_NAME.match(name)
+        path = osp.join(folder, name)
+        if found and match(found.group('name')) and osp.isfile(path):
+            try:
+                os.remove(path)
+            except FileNotFoundError:
+                continue
+            removed.append(name)
+    if removed and log is not None:
+        log(f'removed {len(removed)} orphaned temporary file(s) of an '
+            f'earlier run in {folder}: {", ".join(removed)}')
+    return removed

@@ -1,10 +1,85 @@
 """Argument handling shared by ``tools/train.py`` and ``tools/test.py``."""
 import argparse
+import difflib
+import inspect
+import math
 import os
 import os.path as osp
-from typing import List, Optional
+from contextlib import contextmanager
+from typing import Any, Dict, Iterator, List, Optional
 
 from mmengine.config import Config, DictAction
+
+#: Prefix of a ``--cfg-options`` key that adds a new top-level key on
+#: purpose (``+my_key=1``); other top-level keys must exist.
+ADD_KEY_PREFIX = '+'
+#: Top-level keys the runners read that a config may leave out.
+RUNNER_KEYS = ('runner_type', 'unsafe_load', 'launcher', 'work_dir',
+               'load_from', 'resume', 'custom_imports',
+               'find_unused_parameters', 'model_wrapper_cfg', 'gpu_ids')
+
+
+class ConfigError(ValueError):
+    """A config or ``--cfg-options`` entry that is not valid."""
+
+
+def known_top_level_keys(cfg: Config) -> List[str]:
+    """Top-level keys ``--cfg-options`` may set without the ``+`` prefix.
+
+    The config's own keys, the arguments of MMEngine's ``Runner`` and the
+    few other keys bpfn's runner and tools read (:data:`RUNNER_KEYS`).
+
+    Args:
+        cfg (Config): The loaded config.
+
+    Returns:
+        list[str]: The keys, sorted.
+    """
+    from mmengine.runner import Runner
+    keys = set(cfg.keys()) | set(RUNNER_KEYS)
+    keys |= {name for name in inspect.signature(Runner.__init__).parameters
+             if name != 'self'}
+    return sorted(keys)
+
+
+def check_cfg_options(cfg: Config, options: Dict[str, Any]
+                      ) -> Dict[str, Any]:
+    """Refuse ``--cfg-options`` whose top-level key the config lacks.
+
+    A typo such as ``trian_cfg.max_epochs=1`` would otherwise add a key
+    nothing reads, and train with the old value. A key prefixed with
+    ``+`` (``+my_key.a=1``) is added on purpose; the prefix is removed.
+
+    Args:
+        cfg (Config): The loaded config.
+        options (dict): Parsed ``--cfg-options`` (``key.path -> value``).
+
+    Returns:
+        dict: The options to merge, prefixes removed.
+
+    Raises:
+        ConfigError: Naming the unknown key, a close match and the prefix.
+    """
+    known = known_top_level_keys(cfg)
+    merged = {}
+    for option, value in options.items():
+        if option.startswith(ADD_KEY_PREFIX):
+            option = option[len(ADD_KEY_PREFIX):]
+            if not option or option.startswith('.'):
+                raise ConfigError(
+                    f'--cfg-options: {ADD_KEY_PREFIX}{option} names no key')
+            merged[option] = value
+            continue
+        top = option.split('.', 1)[0]
+        if top not in known:
+            close = difflib.get_close_matches(top, known, n=1, cutoff=0.6)
+            hint = f' (did you mean {close[0]!r}?)' if close else ''
+            raise ConfigError(
+                f'--cfg-options: {top!r} (in {option}) is not a top-level '
+                f'key of the config{hint}; to add a new key on purpose, '
+                f'write it as {ADD_KEY_PREFIX}{option}=...')
+        merged[option] = value
+    return merged
 
 
 def add_common_args(parser: argparse.ArgumentParser) -> None:
@@ -24,7 +99,8 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
         nargs='+',
         action=DictAction,
         help='override config entries, e.g. model.width_mult=0.5 '
-        'train_cfg.max_epochs=10')
+        'train_cfg.max_epochs=10; a top-level key must exist in the config '
+        'unless prefixed with + (+my_key=1 adds it on purpose)')
     parser.add_argument(
         '--launcher',
         choices=['none', 'pytorch', 'slurm'],
@@ -65,6 +141,7 @@ def load_config(args: argparse.Namespace) -> Config:
         os.environ['LOCAL_RANK'] = str(getattr(args, 'local_rank', 0))
     cfg = Config.fromfile(args.config)
     if args.cfg_options is not None:
+        args.cfg_options = check_cfg_options(cfg, args.cfg_options)
         cfg.merge_from_dict(args.cfg_options)
     cfg.launcher = args.launcher
     cfg.unsafe_load = bool(getattr(args, 'unsafe_load', False)
@@ -213,8 +290,10 @@ def resolve_resume(cfg: Config, resume: Optional[str]) -> Optional[str]:
         print_log(msg, logger='current', level=30)
 
     if resume == 'auto':
+        from bpfn.utils.work_dir_lock import LOCK_NAME
         work_dir = cfg.work_dir
-        if not osp.isdir(work_dir) or not os.listdir(work_dir):
+        if not osp.isdir(work_dir) or not [
+                n for n in os.listdir(work_dir) if n != LOCK_NAME]:
             raise CheckpointError(
                 f'--resume: the work dir {work_dir} is empty or missing, '
                 'there is no checkpoint to resume from; train without '
@@ -253,10 +332,68 @@ def split_metrics(metrics: dict, datasets: List[str]) -> dict:
     return per_dataset
 
 
+class NonFiniteResultError(ValueError):
+    """A test produced NaN or infinite predictions or metrics."""
+
+
+def non_finite_results(result: dict, predictions: Dict[str, dict]
+                       ) -> List[str]:
+    """Describe the NaN / inf values of a test result, one line each.
+
+    Args:
+        result (dict): The result of :func:`test_checkpoint` (``metrics``
+            and ``zero_flow`` per dataset).
+        predictions (dict): Per dataset, ``count`` / ``total`` / ``samples``
+            of the samples with non-finite predicted flow
+            (:class:`bpfn.engine.hooks.NonFinitePredictionHook`).
+
+    Returns:
+        list[str]: E.g. ``'Synthetic: EPE3D is nan'`` and
+        ``'Synthetic: 4 of 4 samples have non-finite predicted flow (first:
+        a, b)'``; empty if everything is finite.
+    """
+    problems = []
+    for dataset, entry in predictions.items():
+        if entry.get('count'):
+            problems.append(
+                f'{dataset}: {entry["count"]} of {entry["total"]} samples '
+                'have non-finite predicted flow (first: '
+                f'{", ".join(entry["samples"])})')
+    for section, suffix in (('metrics', ''), ('zero_flow', ' (zero-flow)')):
+        for dataset, values in result[section].items():
+            for key, value in values.items():
+                if value is not None and not math.isfinite(value):
+                    problems.append(f'{dataset}: {key}{suffix} is {value}')
+    return problems
+
+
+def _nulls(result: dict, predictions: Dict[str, dict]) -> dict:
+    """``result`` with every NaN / inf metric replaced by None, and every
+    metric of a dataset with non-finite predictions (an accuracy over NaN
+    predictions means nothing)."""
+    out = dict(result)
+    broken = {ds for ds, entry in predictions.items() if entry.get('count')}
+    for section in ('metrics', 'zero_flow'):
+        out[section] = {
+            ds: {k: v if v is None or (math.isfinite(v) and (
+                section == 'zero_flow' or ds not in broken)) else None
+                 for k, v in values.items()}
+            for ds, values in result[section].items()}
+    return out
+
+
 def test_checkpoint(cfg: Config, checkpoint: str, name: str,
                     out: Optional[str] = None,
-                    experiment: Optional[str] = None) -> dict:
+                    experiment: Optional[str] = None,
+                    allow_nonfinite: bool = False) -> dict:
     """Test a checkpoint, print the tables and optionally save JSON.
+
+    Predictions and metrics are checked: NaN or infinite values raise
+    :class:`NonFiniteResultError` naming each dataset and metric (after
+    the table is printed, before anything is written) unless
+    ``allow_nonfinite``, which writes them as ``null`` (all metrics of a
+    dataset with non-finite predictions). The JSON file is strict JSON (no
+    ``NaN`` / ``Infinity``).
 
     Args:
         cfg (Config): Config from :func:`load_config`.
@@ -265,6 +402,8 @@ def test_checkpoint(cfg: Config, checkpoint: str, name: str,
         out (str, optional): JSON output path (written atomically).
         experiment (str, optional): Experiment name stored in the JSON.
             Defaults to None (the config file name without ``.py``).
+        allow_nonfinite (bool): Keep going on non-finite results (with a
+            warning), writing them as ``null``. Defaults to False.
 
     Returns:
         dict: The results, in the schema of the JSON file::
@@ -275,10 +414,17 @@ def test_checkpoint(cfg: Config, checkpoint: str, name: str,
                                    "EPE2D": float, "ACC2D": float}},
              "zero_flow": {dataset: {"EPE3D": float}},
              "experiment": str}
+
+        With ``allow_nonfinite`` a non-finite value is None (``null``).
+
+    Raises:
+        NonFiniteResultError: On non-finite predictions or metrics, unless
+            ``allow_nonfinite``.
     """
     from mmengine.dist import is_main_process
     from mmengine.logging import print_log
 
+    from bpfn.engine.hooks.non_finite_prediction_hook import NON_FINITE_KEY
     from bpfn.engine.hooks.zero_flow_baseline_hook import ZERO_FLOW_KEY
     from bpfn.evaluation import format_metrics_table
     from bpfn.evaluation.metrics.scene_flow_metric import METRIC_TITLES
@@ -292,9 +438,11 @@ def test_checkpoint(cfg: Config, checkpoint: str, name: str,
     cfg.load_from = path
     cfg.resume = False
     add_custom_hook(cfg, dict(type='ZeroFlowBaselineHook'))
+    add_custom_hook(cfg, dict(type='NonFinitePredictionHook'))
     runner = build_runner(cfg)
     metrics = runner.test()
     baselines = dict(runner.message_hub.get_info(ZERO_FLOW_KEY) or {})
+    predictions = dict(runner.message_hub.get_info(NON_FINITE_KEY) or {})
     per_dataset = split_metrics(dict(metrics), list(baselines))
     result = dict(
         config=name,
@@ -307,6 +455,7 @@ def test_checkpoint(cfg: Config, checkpoint: str, name: str,
         zero_flow={ds: dict(EPE3D=float(value))
                    for ds, value in baselines.items()},
         experiment=experiment or config_name(name))
+    problems = non_finite_results(result, predictions)
     if is_main_process():
         lines = ['', f'Checkpoint: {path}',
                  format_metrics_table(result['metrics']),
@@ -317,10 +466,45 @@ def test_checkpoint(cfg: Config, checkpoint: str, name: str,
                 and value > 0 else ''
             lines.append(f'  {ds}: zero-flow EPE3D {value:.4f}{ratio}')
         print('\n'.join(lines), flush=True)
-        if out:
-            atomic_write_json(result, out)
-            print(f'metrics written to {out}', flush=True)
+    if problems:
+        listing = '; '.join(problems)
+        if not allow_nonfinite:
+            raise NonFiniteResultError(
+                f'non-finite results of {path}: {listing}. Nothing was '
+                'written. Check the checkpoint (NaN/inf weights?) and the '
+                'data; --allow-nonfinite keeps going and writes them as null')
+        warn(f'non-finite results of {path} (written as null): {listing}')
+        result = _nulls(result, predictions)
+    if is_main_process() and out:
+        atomic_write_json(result, out)
+        print(f'metrics written to {out}', flush=True)
     return result
+
+
+@contextmanager
+def train_work_dir_lock(cfg: Config) -> Iterator[None]:
+    """Hold the work dir lock while ``tools/train.py`` runs, in one process.
+
+    Taken before the checkpoint to resume from is looked for, so a second
+    run stops before it reads or writes anything. A distributed run takes
+    it later, in :meth:`bpfn.engine.BPFNRunner.train` (rank 0, the outcome
+    broadcast to every rank).
+
+    Args:
+        cfg (Config): Config from :func:`load_config` (``work_dir`` set).
+
+    Raises:
+        WorkDirLockedError: If another run holds the work dir.
+    """
+    from mmengine.logging import print_log
+
+    from bpfn.utils.work_dir_lock import WorkDirLock
+    if cfg.launcher != 'none':
+        yield
+        return
+    with WorkDirLock(cfg.work_dir,
+                     lambda msg: print_log(msg, logger='current', level=30)):
+        yield
 
 
 def finish_distributed() -> None:

@@ -1,7 +1,8 @@
 # Runtime settings shared by every bpfn config.
 default_scope = 'bpfn'
-# BPFNRunner: checkpoints load with torch.load(weights_only=True) and bpfn's
-# allowlist (also on --resume) and are written atomically.
+# BPFNRunner: checkpoints are checked (zip CRCs) and load with
+# torch.load(weights_only=True) and bpfn's allowlist (also on --resume); they
+# are written atomically; one training run per work dir (train.lock).
 runner_type = 'BPFNRunner'
 
 default_hooks = dict(
@@ -11,14 +12,21 @@ default_hooks = dict(
     param_scheduler=dict(type='ParamSchedulerHook'),
     # One checkpoint per epoch, the last 3 kept, plus the best by EPE3D.
     # With several validation datasets the metric's flat EPE3D is the first
-    # dataset's.
+    # dataset's. SafeCheckpointHook (MMEngine's CheckpointHook arguments)
+    # removes old and previous best files only after the new one is in
+    # place, and writes last_checkpoint atomically, relative to the work dir.
     checkpoint=dict(
-        type='CheckpointHook',
+        type='SafeCheckpointHook',
         interval=1,
         max_keep_ckpts=3,
         save_best='EPE3D',
         rule='less'),
-    sampler_seed=dict(type='DistSamplerSeedHook'))
+    sampler_seed=dict(type='DistSamplerSeedHook'),
+    # SIGTERM / SIGINT stop training after the current iteration (exit code
+    # 143 / 130). save_checkpoint=None saves a resumable mid-epoch
+    # checkpoint first when running under Slurm (SLURM_JOB_ID set); True or
+    # False to choose.
+    graceful_stop=dict(type='GracefulStopHook', save_checkpoint=None))
 
 custom_hooks = [
     # Stop with the iteration and sample names on a NaN/inf loss; the policy

@@ -1,4 +1,5 @@
 """BPFNRunner: checkpoints load with weights_only=True and resume."""
+import os
 import pickletools
 import zipfile
 
@@ -46,3 +47,35 @@ def test_checkpoint_loads_weights_only_and_resumes(tmp_path):
     # 4 resumed values + 4 new ones.
     assert len(loss.data[0]) == 8
     assert loss.data[0][:4].tolist() == live.data[0].tolist()
+
+
+def test_default_hooks_are_the_crash_safe_ones(tmp_path):
+    from mmengine.hooks import CheckpointHook
+
+    from bpfn.engine import GracefulStopHook, SafeCheckpointHook
+    runner = BPFNRunner(**toy_runner_cfg(str(tmp_path / 'a')))
+    types = [type(h) for h in runner.hooks]
+    assert SafeCheckpointHook in types and CheckpointHook not in types
+    assert GracefulStopHook in types
+    # graceful_stop=None leaves the signal handling as it is.
+    cfg = toy_runner_cfg(str(tmp_path / 'b'))
+    cfg['default_hooks']['graceful_stop'] = None
+    types = [type(h) for h in BPFNRunner(**cfg).hooks]
+    assert GracefulStopHook not in types and SafeCheckpointHook in types
+
+
+def test_train_holds_the_work_dir_lock(tmp_path):
+    from mmengine.hooks import Hook
+
+    seen = []
+
+    class _Look(Hook):
+
+        def before_train(self, runner) -> None:
+            seen.append((tmp_path / 'train.lock').read_text())
+
+    runner = BPFNRunner(**toy_runner_cfg(str(tmp_path),
+                                         custom_hooks=[_Look()]))
+    runner.train()
+    assert f'"pid": {os.getpid()}' in seen[0]
+    assert not (tmp_path / 'train.lock').exists()

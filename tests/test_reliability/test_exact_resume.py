@@ -7,20 +7,34 @@ import sys
 import pytest
 import torch
 
-from bpfn.utils import load_checkpoint_file
+from bpfn.utils import is_complete_checkpoint, load_checkpoint_file
 from bpfn_test_utils import REPO, write_tiny_config
 
 TRAIN = osp.join(REPO, 'tools', 'train.py')
 
 
-def _train(config, work_dir, *extra, kill_at=None):
-    env = dict(os.environ, OMP_NUM_THREADS='1')
-    env.pop('BPFN_KILL_AT_ITER', None)
+def _train(config, work_dir, *extra, kill_at=None, env=None):
+    full_env = dict(os.environ, OMP_NUM_THREADS='1')
+    for name in ('BPFN_KILL_AT_ITER', 'BPFN_KILL_IN_SAVE',
+                 'BPFN_SIGNAL_AT_ITER', 'SLURM_JOB_ID'):
+        full_env.pop(name, None)
     if kill_at is not None:
-        env['BPFN_KILL_AT_ITER'] = str(kill_at)
+        full_env['BPFN_KILL_AT_ITER'] = str(kill_at)
+    full_env.update(env or {})
     return subprocess.run(
         [sys.executable, TRAIN, config, '--work-dir', str(work_dir), *extra],
-        env=env, capture_output=True, text=True, timeout=240)
+        env=full_env, capture_output=True, text=True, timeout=240)
+
+
+@pytest.fixture(scope='module')
+def uninterrupted(tmp_path_factory):
+    """Config (3 epochs of 4 iterations) and its uninterrupted last
+    checkpoint."""
+    folder = tmp_path_factory.mktemp('uninterrupted')
+    config = write_tiny_config(folder, epochs=3, nval=2)
+    full = _train(config, folder / 'full')
+    assert full.returncode == 0, full.stderr[-2000:]
+    return config, load_checkpoint_file(str(folder / 'full' / 'epoch_3.pth'))
 
 
 def _assert_same_weights(reference, path) -> None:
@@ -36,7 +50,7 @@ def _assert_same_weights(reference, path) -> None:
             assert torch.equal(value, other['optimizer']['state'][idx][name])
 
 
-def test_killed_run_resumes_to_identical_weights(tmp_path):
+def test_killed_run_resumes_to_identical_weights(tmp_path, uninterrupted):
     """Killed twice, once with a truncated newest checkpoint: same weights.
 
     4 iterations per epoch. The first kill is at iteration 7 (mid epoch 2,
@@ -45,10 +59,7 @@ def test_killed_run_resumes_to_identical_weights(tmp_path):
     truncated, so the second resume must name it, skip it and go back to
     epoch_1.pth.
     """
-    config = write_tiny_config(tmp_path, epochs=3, nval=2)
-    full = _train(config, tmp_path / 'full')
-    assert full.returncode == 0, full.stderr[-2000:]
-    reference = load_checkpoint_file(str(tmp_path / 'full' / 'epoch_3.pth'))
+    config, reference = uninterrupted
 
     work = tmp_path / 'killed'
     killed = _train(config, work, kill_at=7)
@@ -100,3 +111,68 @@ def test_resume_in_empty_work_dir_is_a_clear_error(tmp_path):
     assert 'is empty or missing, there is no checkpoint to resume' in \
         proc.stderr
     assert str(tmp_path / 'empty') in proc.stderr
+
+
+def _names(folder):
+    return sorted(p for p in os.listdir(folder) if p.endswith(('.pth',
+                                                               '.tmp')))
+
+
+def test_kill_during_saves_and_sigterm_keep_checkpoints_and_exactness(
+        tmp_path, uninterrupted):
+    """SIGKILL inside a checkpoint save (max_keep_ckpts=1), inside a new
+    best save, then SIGTERM mid-epoch: a complete checkpoint and a best one
+    always remain, and the run ends with the uninterrupted weights.
+
+    The kill cuts the checkpoint's temp file to half, as an interrupted
+    write leaves it, before it would be renamed into place.
+    """
+    config, reference = uninterrupted
+    keep1 = ['--cfg-options', 'default_hooks.checkpoint.max_keep_ckpts=1']
+    work = tmp_path / 'work'
+    proc = _train(config, work, *keep1,
+                  env=dict(BPFN_KILL_IN_SAVE='epoch_2.pth'))
+    assert proc.returncode == -9
+    tmp = [p for p in _names(work) if p.endswith('.tmp')]
+    assert len(tmp) == 1 and tmp[0].startswith('.epoch_2.pth.')
+    assert _names(work) == tmp + ['best_EPE3D_epoch_1.pth', 'epoch_1.pth']
+    assert all(is_complete_checkpoint(str(work / p))
+               for p in ('best_EPE3D_epoch_1.pth', 'epoch_1.pth'))
+    assert (work / 'last_checkpoint').read_text() == 'epoch_1.pth'
+
+    # Resumed; killed while the new best of epoch 2 is saved.
+    proc = _train(config, work, '--resume', *keep1,
+                  env=dict(BPFN_KILL_IN_SAVE='best_*'))
+    assert proc.returncode == -9
+    log = proc.stdout + proc.stderr
+    assert 'taking over the stale lock' in log
+    assert (f'removed 1 orphaned temporary file(s) of an earlier run in '
+            f'{work}: {tmp[0]}') in log
+    assert f'resuming from {work / "epoch_1.pth"}' in log
+    tmp = [p for p in _names(work) if p.endswith('.tmp')]
+    assert len(tmp) == 1 and tmp[0].startswith('.best_EPE3D_epoch_2.pth.')
+    assert _names(work) == tmp + ['best_EPE3D_epoch_1.pth', 'epoch_2.pth']
+    assert all(is_complete_checkpoint(str(work / p))
+               for p in ('best_EPE3D_epoch_1.pth', 'epoch_2.pth'))
+
+    # Resumed; SIGTERM at iteration 10 (epoch 3) under Slurm: a resumable
+    # mid-epoch checkpoint is saved and the run exits with 128 + 15.
+    proc = _train(config, work, '--resume', *keep1,
+                  env=dict(BPFN_SIGNAL_AT_ITER='10', SLURM_JOB_ID='1234'))
+    assert proc.returncode == 143, proc.stderr[-2000:]
+    assert ('stopped: training stopped by SIGTERM after iteration 10 (epoch '
+            '3): saved the resumable checkpoint '
+            f'{work / "epoch_2_iter_10.pth"}; --resume continues from the '
+            'next batch') in proc.stderr
+    assert _names(work) == ['best_EPE3D_epoch_1.pth', 'epoch_2.pth',
+                            'epoch_2_iter_10.pth']
+    assert (work / 'last_checkpoint').read_text() == 'epoch_2_iter_10.pth'
+    assert not (work / 'train.lock').exists()
+
+    proc = _train(config, work, '--resume', *keep1)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    log = proc.stdout + proc.stderr
+    assert f'resuming from {work / "epoch_2_iter_10.pth"}' in log
+    assert 'resuming epoch 3 after its first 2 batches' in log
+    assert _names(work) == ['best_EPE3D_epoch_3.pth', 'epoch_3.pth']
+    _assert_same_weights(reference, work / 'epoch_3.pth')

@@ -86,7 +86,8 @@ def _sha256(path: str) -> str:
 
 def _last_checkpoint(work_dir: str) -> str:
     with open(osp.join(work_dir, 'last_checkpoint')) as f:
-        path = f.read().strip()
+        # Relative to the work dir (older pointers hold absolute paths).
+        path = osp.join(work_dir, f.read().strip())
     assert osp.isfile(path), path
     return path
 

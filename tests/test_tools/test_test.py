@@ -88,3 +88,33 @@ def test_missing_checkpoint_is_a_clear_error(tmp_path, trained_checkpoint):
                     '--work-dir', str(tmp_path / 'w'))
     assert proc.returncode != 0
     assert f'checkpoint not found: {tmp_path / "nope.pth"}' in proc.stderr
+
+
+def test_allow_nonfinite_writes_null(tmp_path, trained_checkpoint, capsys):
+    """With --allow-nonfinite a NaN model is scored: its metrics are null
+    (strict JSON), the zero-flow baseline is kept, the tool returns."""
+    import importlib.util
+    import os.path as osp
+
+    from bpfn.utils import load_checkpoint_file
+    from bpfn_test_utils import REPO
+    config, ckpt = trained_checkpoint
+    state = load_checkpoint_file(ckpt)['state_dict']
+    state['level0.composed_module.0.weight'][0, 0] = float('nan')
+    path = tmp_path / 'nan.pth'
+    torch.save(dict(state_dict=state), path)
+    out = tmp_path / 'results.json'
+    spec = importlib.util.spec_from_file_location(
+        'bpfn_test_tool', osp.join(REPO, 'tools', 'test.py'))
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    tool.main([config, str(path), '--work-dir', str(tmp_path / 'w'),
+               '--out', str(out), '--allow-nonfinite'])
+    assert (f'non-finite results of {path} (written as null): Synthetic: 4 '
+            'of 4 samples have non-finite predicted flow') in \
+        capsys.readouterr().out
+    text = out.read_text()
+    assert 'NaN' not in text and 'Infinity' not in text
+    result = json.loads(text)
+    assert result['metrics']['Synthetic'] == {key: None for key in METRICS}
+    assert 0 < result['zero_flow']['Synthetic']['EPE3D'] < 10

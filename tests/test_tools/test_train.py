@@ -44,3 +44,34 @@ def test_kill_and_resume_from_path(tmp_path):
     scheduler = state['param_schedulers'][0]
     assert scheduler['_global_step'] == 2 and scheduler['last_step'] == 1
     assert state['optimizer']['param_groups'][0]['lr'] == 5e-4
+
+
+def test_sigterm_to_the_process_group_with_workers(tmp_path):
+    """SIGTERM to every process of the run (as Slurm sends it), with data
+    loader workers: training stops at a safe point and exits with 143."""
+    import os
+    import subprocess
+    import sys
+
+    from bpfn_test_utils import REPO
+    config = write_tiny_config(tmp_path, epochs=1, nval=2)
+    work = tmp_path / 'work'
+    env = dict(os.environ, OMP_NUM_THREADS='1',
+               BPFN_SIGNAL_AT_ITER='2:SIGTERM:group')
+    env.pop('BPFN_KILL_AT_ITER', None)
+    env.pop('SLURM_JOB_ID', None)
+    proc = subprocess.run(
+        [sys.executable, os.path.join(REPO, 'tools', 'train.py'), config,
+         '--work-dir', str(work), '--cfg-options',
+         'train_dataloader.num_workers=2',
+         'default_hooks.graceful_stop.save_checkpoint=True'],
+        env=env, capture_output=True, text=True, timeout=240,
+        start_new_session=True)
+    assert proc.returncode == 143, proc.stderr[-3000:]
+    assert 'DataLoader worker' not in proc.stderr
+    assert ('stopped: training stopped by SIGTERM after iteration 2 (epoch '
+            f'1): saved the resumable checkpoint {work / "epoch_0_iter_2.pth"}'
+            ) in proc.stderr
+    state = load_checkpoint_file(str(work / 'epoch_0_iter_2.pth'))
+    assert state['meta']['iter'] == 2 and state['meta']['epoch_batches'] == 2
+    assert not [p for p in os.listdir(work) if p.endswith(('.tmp', '.lock'))]

@@ -6,8 +6,12 @@ import pytest
 import torch
 
 from bpfn.utils import (CheckpointError, atomic_write_json,
-                        find_latest_checkpoint, is_complete_checkpoint,
-                        load_checkpoint_file, resolve_checkpoint)
+                        checkpoint_problem, find_latest_checkpoint,
+                        is_complete_checkpoint, list_checkpoints,
+                        load_checkpoint_file, read_last_checkpoint,
+                        remove_temp_files, resolve_checkpoint,
+                        verify_checkpoint_archive, write_last_checkpoint)
+from bpfn.utils.checkpoint import checkpoint_order
 
 
 def _save(path, value):
@@ -57,3 +61,56 @@ def test_atomic_write_json_leaves_no_temp(tmp_path):
         atomic_write_json(dict(a=object()), str(out))
     assert json.loads(out.read_text()) == dict(a=1)
     assert os.listdir(tmp_path) == ['r.json']
+
+
+def test_mid_epoch_checkpoints_sort_between_epochs(tmp_path):
+    for name in ('epoch_1.pth', 'epoch_1_iter_6.pth', 'epoch_2.pth',
+                 'epoch_10.pth', 'epoch_2_iter_11.pth'):
+        _save(tmp_path / name, 0)
+    ordered, pointer = list_checkpoints(str(tmp_path))
+    assert pointer is None
+    assert [os.path.basename(p) for p in ordered] == [
+        'epoch_10.pth', 'epoch_2_iter_11.pth', 'epoch_2.pth',
+        'epoch_1_iter_6.pth', 'epoch_1.pth']
+    assert checkpoint_order('epoch_2_iter_11.pth') == ('epoch', 2, 11)
+    assert checkpoint_order('best_EPE3D_epoch_2.pth') is None
+
+
+def test_pointer_is_written_relative_and_read_back(tmp_path):
+    work = tmp_path / 'work'
+    _save(tmp_path / 'elsewhere.pth', 1)
+    work.mkdir()
+    _save(work / 'epoch_1.pth', 1)
+    write_last_checkpoint(str(work), str(work / 'epoch_1.pth'))
+    assert (work / 'last_checkpoint').read_text() == 'epoch_1.pth'
+    assert read_last_checkpoint(str(work)) == str(work / 'epoch_1.pth')
+    # A checkpoint outside the work dir (CheckpointHook out_dir) keeps its
+    # absolute path.
+    write_last_checkpoint(str(work), str(tmp_path / 'elsewhere.pth'))
+    assert (work / 'last_checkpoint').read_text() == str(tmp_path /
+                                                         'elsewhere.pth')
+    # MMEngine's pointer, relative to the folder training ran in.
+    (work / 'last_checkpoint').write_text('work_dirs/run/epoch_1.pth')
+    assert read_last_checkpoint(str(work)) == str(work / 'epoch_1.pth')
+    assert sorted(os.listdir(work)) == ['epoch_1.pth', 'last_checkpoint']
+
+
+def test_legacy_format_checkpoint_still_loads(tmp_path):
+    path = tmp_path / 'legacy.pth'
+    torch.save(dict(state_dict=dict(w=torch.ones(2))), path,
+               _use_new_zipfile_serialization=False)
+    assert verify_checkpoint_archive(str(path)) == 'legacy'
+    assert checkpoint_problem(str(path)) is None
+    assert torch.equal(load_checkpoint_file(str(path))['state_dict']['w'],
+                       torch.ones(2))
+
+
+def test_remove_temp_files_only_takes_matching_names(tmp_path):
+    for name in ('.epoch_1.pth.123.tmp', '.a.json.x_y.tmp', 'epoch_1.pth',
+                 '.epoch_1.pth.tmp'):
+        (tmp_path / name).write_text('x')
+    removed = remove_temp_files(str(tmp_path),
+                                lambda name: name.endswith('.pth'))
+    assert removed == ['.epoch_1.pth.123.tmp']
+    assert sorted(os.listdir(tmp_path)) == ['.a.json.x_y.tmp',
+                                            '.epoch_1.pth.tmp', 'epoch_1.pth']

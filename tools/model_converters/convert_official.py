@@ -16,7 +16,8 @@ import sys
 from mmengine.config import Config
 
 from bpfn.apis import init_model
-from bpfn.utils import extract_state_dict, load_checkpoint_file
+from bpfn.utils import (CheckpointError, extract_state_dict,
+                        load_checkpoint_file)
 from bpfn.utils.fileio import atomic_torch_save
 
 DEFAULT_CONFIG = osp.join(
@@ -40,6 +41,10 @@ def convert(src: str, dst: str, config: str,
             allow_unsafe: bool = False) -> int:
     """Check ``src`` against the model of ``config`` and write ``dst``.
 
+    ``src`` is checked as every checkpoint bpfn reads (archive CRCs, safe
+    unpickling, every key, shape and dtype), so a corrupt or altered file
+    is refused, naming it.
+
     Returns:
         int: Number of tensors written.
     """
@@ -59,7 +64,10 @@ def convert(src: str, dst: str, config: str,
 
 def main() -> None:
     args = parse_args()
-    count = convert(args.src, args.dst, args.config, args.unsafe_load)
+    try:
+        count = convert(args.src, args.dst, args.config, args.unsafe_load)
+    except (CheckpointError, FileNotFoundError) as exc:
+        sys.exit(f'convert_official: {exc}')
     print(f'wrote {count} tensors to {args.dst}')
 
 

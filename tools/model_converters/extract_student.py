@@ -9,13 +9,13 @@ config (``init_model``, ``tools/test.py``). The file is written atomically.
 import argparse
 import os
 import sys
-import tempfile
 from typing import Optional, Sequence
 
 import torch
 
-from bpfn.utils import (CheckpointError, extract_state_dict,
-                        load_checkpoint_file)
+from bpfn.utils import (CheckpointError, checkpoint_state, extract_state_dict,
+                        is_distiller_state, load_checkpoint_file)
+from bpfn.utils.fileio import atomic_path
 
 
 def extract_student(src: str, dst: str, allow_unsafe: bool = False) -> int:
@@ -31,24 +31,15 @@ def extract_student(src: str, dst: str, allow_unsafe: bool = False) -> int:
         int: Number of tensors written.
     """
     ckpt = load_checkpoint_file(src, 'cpu', allow_unsafe)
-    state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else ckpt
-    if not isinstance(state, dict) or not any(
-            k.split('module.', 1)[-1].startswith('student.') for k in state):
+    if not is_distiller_state(checkpoint_state(ckpt, src)):
         raise CheckpointError(f'{src} is not a distiller checkpoint: no '
                               "'student.' keys in its state_dict")
     student = extract_state_dict(ckpt, src)
-    meta = dict(ckpt.get('meta') or {}) if isinstance(ckpt, dict) else {}
+    meta = ckpt.get('meta')
+    meta = dict(meta) if isinstance(meta, dict) else {}
     meta['extracted_from'] = os.path.basename(src)
-    out_dir = os.path.dirname(os.path.abspath(dst))
-    os.makedirs(out_dir, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out_dir, suffix='.tmp')
-    os.close(fd)
-    try:
+    with atomic_path(dst) as tmp:
         torch.save(dict(meta=meta, state_dict=student), tmp)
-        os.replace(tmp, dst)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
     return len(student)
 
 

@@ -1,4 +1,5 @@
 """Bi-PointFlowNet (ECCV 2022) and its lightweight students."""
+import math
 from typing import Dict, List, Optional, Sequence, Union
 
 import torch
@@ -81,6 +82,43 @@ class BiPointFlowNet(BaseModel):
                  loss: Optional[dict] = None,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
+        # Refuse bad numeric arguments, naming the config field.
+        def count(value) -> bool:
+            return isinstance(value, int) and not isinstance(value, bool) \
+                and value >= 1
+
+        def counts(value) -> bool:
+            return isinstance(value, (list, tuple)) and len(value) > 0 and \
+                all(count(v) for v in value)
+
+        def fail(field: str, expected: str, value) -> None:
+            raise ValueError(f'model.{field} must be {expected}, got '
+                             f'{value!r} (BiPointFlowNet)')
+
+        for field, value in (('feat_neighbors', feat_neighbors),
+                             ('flow_neighbors', flow_neighbors),
+                             ('estimator_neighbors', estimator_neighbors)):
+            if not count(value):
+                fail(field, 'an integer >= 1 (neighbours per point)', value)
+        for field, value, what in (
+                ('num_points', num_points, 'points of levels 1-4'),
+                ('weightnet_hidden', weightnet_hidden, 'widths'),
+                ('estimator_channels', estimator_channels, 'widths'),
+                ('estimator_mlp', estimator_mlp, 'widths')):
+            if not counts(value):
+                fail(field, f'a list of integers >= 1 ({what})', value)
+        if not (count(weightnet) or counts(weightnet)):
+            fail('weightnet', 'an integer >= 1 or a list of them (C_mid)',
+                 weightnet)
+        for field, value in (('width_mult', width_mult),
+                             ('flow_clamp', flow_clamp)):
+            if isinstance(value, bool) or not isinstance(
+                    value, (int, float)) or not math.isfinite(value) or \
+                    value <= 0:
+                fail(field, 'a finite number > 0', value)
+        if level4_block not in ('Linear', 'DecreasedLinear'):
+            fail('level4_block', "'Linear' or 'DecreasedLinear'",
+                 level4_block)
         super().__init__(data_preprocessor=data_preprocessor,
                          init_cfg=init_cfg)
         if len(num_points) != 4:
