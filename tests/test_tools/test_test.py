@@ -116,5 +116,5 @@ def test_allow_nonfinite_writes_null(tmp_path, trained_checkpoint, capsys):
     text = out.read_text()
     assert 'NaN' not in text and 'Infinity' not in text
     result = json.loads(text)
-    assert result['metrics']['Synthetic'] == {key: None for key in METRICS}
+    assert result['metrics']['Synthetic'] == {key: None for key in METRICS + THREEWAY}
     assert 0 < result['zero_flow']['Synthetic']['EPE3D'] < 10
