@@ -154,7 +154,9 @@ def test_non_finite_predictions_stop_the_test_tool(trained_checkpoint,
         f'error: non-finite results of {nan_checkpoint}: Synthetic: 4 of 4 '
         'samples have non-finite predicted flow (first: val_000000, '
         'val_000001, val_000002, val_000003); Synthetic: EPE3D is nan; '
-        'Synthetic: EPE2D is nan. Nothing was written. Check the checkpoint '
+        'Synthetic: EPE2D is nan; Synthetic: EPE_FD is nan; Synthetic: '
+        'EPE_FS is nan; Synthetic: EPE_BS is nan; Synthetic: ThreewayEPE is '
+        'nan. Nothing was written. Check the checkpoint '
         '(NaN/inf weights?) and the data; --allow-nonfinite keeps going and '
         'writes them as null')
     assert not out.exists()
