@@ -1,9 +1,11 @@
 # The demo teacher for distillation: the demo model (configs/demo/
 # bpfn_synthetic.py) trained 4x longer (40 epochs, the lr steps 4x apart),
 # so that it is clearly better than the students trained on the demo budget
-# (10 epochs). Its weights are committed as resources/bpfn_synthetic_teacher.pth
-# (see resources/README.md for the command that produced them):
-#   python tools/train.py configs/demo/bpfn_synthetic_teacher.py
+# (10 epochs). Its weights are committed as
+# resources/bpfn_synthetic_teacher.pth (resources/README.md has the commands
+# that produced them):
+#   OMP_NUM_THREADS=1 python tools/train.py \
+#       configs/demo/bpfn_synthetic_teacher.py
 _base_ = ['./bpfn_synthetic.py']
 
 param_scheduler = [
