@@ -14,9 +14,15 @@ __all__ = ['MetaKDTrainLoop']
 class MetaKDTrainLoop(EpochBasedTrainLoop):
     """Epoch-based loop that hands a quiz batch to the model every step.
 
-    The quiz batches come from ``quiz_dataloader`` (a held-out split),
-    cycled endlessly; before each training step the loop calls
-    ``model.set_quiz_batch(batch)`` (see ``MetaSceneFlowDistiller``).
+    The quiz batches come from ``quiz_dataloader`` (a held-out split,
+    disjoint from the training data), cycled endlessly (a new sampler epoch,
+    i.e. a new shuffle, each cycle); before each training step the loop
+    calls ``model.set_quiz_batch(batch)`` (see ``MetaSceneFlowDistiller``).
+
+    On several processes the model must be wrapped by ``MetaDistillerDDP``
+    (``model_wrapper_cfg=dict(type='bpfn.MetaDistillerDDP')``): MMEngine's
+    own DDP wrapper never calls the distiller's train step, so the teacher
+    would silently stay as it is; the loop refuses to start then.
 
     Args:
         runner: The runner.
@@ -38,11 +44,22 @@ class MetaKDTrainLoop(EpochBasedTrainLoop):
                  dynamic_intervals: Optional[list] = None) -> None:
         super().__init__(runner, dataloader, max_epochs, val_begin,
                          val_interval, dynamic_intervals)
+        model = runner.model
+        if is_model_wrapper(model) and not getattr(model, 'runs_meta_step',
+                                                   False):
+            raise RuntimeError(
+                f'MetaKDTrainLoop: the model is wrapped by '
+                f'{type(model).__name__}, which calls forward() directly and '
+                'skips the meta step (the teacher would never be updated and '
+                'the quiz batches never used); set model_wrapper_cfg=dict('
+                "type='bpfn.MetaDistillerDDP') in the config to train "
+                'meta-KD on several processes')
         if isinstance(quiz_dataloader, dict):
             quiz_dataloader = runner.build_dataloader(quiz_dataloader,
                                                       seed=runner.seed)
         self.quiz_dataloader = quiz_dataloader
         self.quiz_iter: Optional[Iterator] = None
+        self.quiz_cycle = 0
 
     def next_quiz(self) -> dict:
         """The next quiz batch, restarting the quiz data when exhausted."""
@@ -50,7 +67,10 @@ class MetaKDTrainLoop(EpochBasedTrainLoop):
             try:
                 return next(self.quiz_iter)
             except StopIteration:
-                pass
+                self.quiz_cycle += 1
+        sampler = getattr(self.quiz_dataloader, 'sampler', None)
+        if hasattr(sampler, 'set_epoch'):
+            sampler.set_epoch(self.quiz_cycle)
         self.quiz_iter = iter(self.quiz_dataloader)
         return next(self.quiz_iter)
 

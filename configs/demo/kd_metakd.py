@@ -1,13 +1,16 @@
-# Meta-KD of a Weightnet=4 student: the demo teacher is updated (lr 1e-5)
-# from a pilot student's GT loss on quiz batches of the 'val' split's
-# scenes under another seed (held out from training and validation).
+# Meta-KD of a Weightnet=4 student: the committed demo teacher is updated
+# (lr 1e-5) from a pilot student's GT loss on quiz batches of the 'val'
+# split's scenes under another seed (held out from training and
+# validation). Also on several processes (tools/dist_train.sh): the wrapper
+# runs the meta step on every rank with the teacher's gradients all-reduced,
+# and TeacherSyncHook stops the run if the ranks' teachers ever differ.
 _base_ = ['./bpfn_synthetic.py']
 model = dict(
     _delete_=True,
     type='MetaSceneFlowDistiller',
     student=dict(_base_.model, weightnet=4),
     teacher=_base_.model,
-    teacher_ckpt='work_dirs/bpfn_synthetic',
+    teacher_ckpt='resources/bpfn_synthetic_teacher.pth',
     teacher_optimizer=dict(type='Adam', lr=1e-5),
     first_order=False,
     distill_losses=[dict(type='OutputKDLoss', loss_weight=0.3)])
@@ -18,3 +21,10 @@ train_cfg = dict(
         dataset=dict(
             _base_.train_dataloader.dataset, split='val', seed=1,
             num_samples=32)))
+# Used only when training on several processes.
+model_wrapper_cfg = dict(type='bpfn.MetaDistillerDDP')
+custom_hooks = [
+    dict(type='NonFiniteLossHook'),
+    dict(type='RNGStateHook'),
+    dict(type='TeacherSyncHook', interval=1),
+]

@@ -34,6 +34,7 @@ KD_STUDENTS = {
     'ail_wn48.py': 'wn48',
     'bihint_wn4.py': 'wn4',
     'bihint_wn48.py': 'wn48',
+    'catchup_wn8.py': 'wn8',
     'earlystop_wn8.py': 'wn8',
     'hint_declinear.py': 'declinear',
     'hint_wn4.py': 'wn4',
@@ -83,6 +84,21 @@ def test_kd_config(name, teacher_ckpt):
     if cfg.model.type == 'MetaSceneFlowDistiller':
         assert cfg.train_cfg.type == 'MetaKDTrainLoop'
         assert 'quiz_dataloader' in cfg.train_cfg
+        # MetaDistil's quiz set is held out: every 4th scene from the third
+        # shares no scene with the every-4th training subset.
+        train = cfg.train_dataloader.dataset
+        quiz = cfg.train_cfg.quiz_dataloader.dataset
+        assert quiz.split == train.split == 'train'
+        assert quiz.every_k == train.every_k == 4
+        assert quiz.get('offset', 0) != train.get('offset', 0)
+        kept = {name: set(range(cfg_.get('offset', 0), 1000, cfg_.every_k))
+                for name, cfg_ in (('train', train), ('quiz', quiz))}
+        assert not kept['train'] & kept['quiz']
+        # Several processes: the wrapper that runs the meta step.
+        assert cfg.model_wrapper_cfg.type == 'bpfn.MetaDistillerDDP'
+    hooks = [h.type for h in cfg.get('custom_hooks', [])]
+    uses_ail = any(e.type == 'AILLoss' for e in cfg.model.distill_losses)
+    assert ('AILErrorRangeHook' in hooks) == uses_ail
 
     # The student is exactly its configs/bpfn model.
     student_file, expected = STUDENTS[KD_STUDENTS[name]]
@@ -115,3 +131,32 @@ def test_kd_config(name, teacher_ckpt):
     saved = torch.load(teacher_ckpt, weights_only=True)['state_dict']
     for key, value in distiller.teacher.state_dict().items():
         assert torch.equal(value, saved[key]), key
+
+
+DEMO_DIR = osp.join(REPO, 'configs', 'demo')
+DEMO_TEACHER = osp.join(REPO, 'resources', 'bpfn_synthetic_teacher.pth')
+
+
+@pytest.mark.parametrize('name,term', [('kd_hint.py', 'loss_hint0'),
+                                       ('kd_bihint.py', 'loss_bihint0')])
+def test_demo_kd_term_is_commensurate_with_gt(name, term):
+    """At its configured weight the KD term of the first training step is
+    between 1/20 and 20 times the GT term (the committed demo teacher, the
+    first batch of the seeded training data, the student as initialised)."""
+    from mmengine.runner import set_random_seed
+
+    from bpfn.engine import BPFNRunner
+    init_default_scope('bpfn')
+    cfg = Config.fromfile(osp.join(DEMO_DIR, name))
+    assert cfg.model.teacher_ckpt == 'resources/bpfn_synthetic_teacher.pth'
+    cfg.model.teacher_ckpt = DEMO_TEACHER
+    seed = cfg.randomness.seed
+    set_random_seed(seed)
+    model = MODELS.build(cfg.model).train()
+    loader = BPFNRunner.build_dataloader(cfg.train_dataloader, seed=seed)
+    batch = model.data_preprocessor(next(iter(loader)), True)
+    losses = model(**batch, mode='loss')
+    ratio = losses[term].item() / losses['loss_gt'].item()
+    print(f'{name}: first step {term} {losses[term].item():.2f}, loss_gt '
+          f'{losses["loss_gt"].item():.2f}, ratio {ratio:.3f}')
+    assert 1 / 20 <= ratio <= 20, (name, losses)

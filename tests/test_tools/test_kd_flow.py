@@ -7,6 +7,8 @@ teacher is trained once per module the same way. Checks, per KD config:
 * the teacher checkpoint file is unchanged, tensor by tensor (parameters
   and BatchNorm statistics), also after meta-KD, which updates the teacher
   in memory;
+* AIL measured its teacher's training-set error range (logged, and kept in
+  the checkpoint's meta);
 * the KD checkpoint holds ``student.*`` and ``adapters.*`` keys only, its
   optimizer state covers no more tensors than the student and adapters
   have, and it loads with :func:`bpfn.apis.init_model` and the student's
@@ -140,6 +142,10 @@ def test_kd_config_end_to_end(name, teacher, tmp_path):
         assert 'loss_quiz' in out  # MetaKDTrainLoop fed the quiz batches
     if name == 'earlystop':
         assert 'kd_weight: 1.0000' in out  # KDWeightScheduleHook, epoch 1
+    if name == 'ail':
+        # AILErrorRangeHook measured the teacher's range before epoch 1.
+        assert 'AIL error range of the teacher' in out
+        assert 'a pass of the teacher over 4 training scenes' in out
 
     # The teacher checkpoint is bit-identical, tensor by tensor.
     assert _sha256(teacher['path']) == teacher['sha256']
@@ -153,6 +159,9 @@ def test_kd_config_end_to_end(name, teacher, tmp_path):
     # taught teacher and its optimizer state.
     ckpt_path = _last_checkpoint(work_dir)
     ckpt = load_checkpoint_file(ckpt_path)
+    if name == 'ail':
+        stored = ckpt['meta']['ail_error_range']
+        assert len(stored['e_min']) == len(stored['e_max']) == 4
     keys = list(ckpt['state_dict'])
     taught = [k for k in keys
               if k.startswith(('teacher.', 'teacher_optimizer.'))]

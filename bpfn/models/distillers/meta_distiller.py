@@ -1,9 +1,11 @@
 """Meta knowledge distillation (MetaDistil): the teacher learns to teach."""
-from typing import Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Sequence
 
 import torch
+import torch.distributed as torch_dist
+from mmengine.dist import get_world_size
 from mmengine.optim import OptimWrapper
-from torch import Tensor
+from torch import Tensor, nn
 from torch.func import functional_call
 
 from bpfn.registry import MODELS, OPTIMIZERS
@@ -21,6 +23,40 @@ def _pop_prefixed(state_dict: dict, prefix: str) -> Dict[str, Tensor]:
     return {k[len(prefix):]: state_dict.pop(k) for k in keys}
 
 
+def _dense(grads: Sequence[Optional[Tensor]],
+           like: Sequence[Tensor]) -> List[Tensor]:
+    """Gradients with ``None`` (unused parameters) replaced by zeros."""
+    return [torch.zeros_like(p) if g is None else g
+            for g, p in zip(grads, like)]
+
+
+def all_reduce_mean(tensors: Sequence[Tensor]) -> List[Tensor]:
+    """The mean over all processes of each tensor (detached copies).
+
+    One flat ``all_reduce`` of the concatenated tensors; every process gets
+    the same bits. Without a process group (or with one process) the
+    tensors are returned as they are.
+
+    Args:
+        tensors (Sequence[Tensor]): Tensors of one dtype and device.
+
+    Returns:
+        list[Tensor]: The means, shaped as the inputs.
+    """
+    tensors = [t.detach() for t in tensors]
+    world = get_world_size()
+    if world == 1 or not tensors:
+        return tensors
+    flat = torch.cat([t.reshape(-1) for t in tensors])
+    torch_dist.all_reduce(flat)
+    flat.div_(world)
+    out, start = [], 0
+    for t in tensors:
+        out.append(flat[start:start + t.numel()].view_as(t))
+        start += t.numel()
+    return out
+
+
 @MODELS.register_module()
 class MetaSceneFlowDistiller(SceneFlowDistiller):
     """MetaDistil-style distiller: a pilot update teaches the teacher.
@@ -30,13 +66,26 @@ class MetaSceneFlowDistiller(SceneFlowDistiller):
 
     1. pilot update of the student parameters ``theta`` with its distillation
        loss, one SGD step of the student's current lr:
-       ``theta' = theta - lr * grad_theta L(theta, w)`` (a functional copy,
-       the student itself is untouched; BatchNorm buffers are cloned);
-    2. quiz loss: the GT loss of the pilot ``theta'`` on the quiz batch;
-    3. its gradient to the teacher parameters ``w`` through ``theta'``
-       (:func:`torch.func.functional_call`), and a step of the teacher's own
-       optimizer (``teacher_optimizer``, small lr);
+       ``theta' = theta - lr * g``, ``g = grad_theta L(theta, w)`` (a
+       functional copy, the student itself is untouched; BatchNorm buffers
+       are cloned);
+    2. quiz loss ``Q``: the GT loss of the pilot ``theta'`` on the quiz
+       batch, and its gradient ``v = grad_theta' Q``;
+    3. the teacher's gradient through the pilot step,
+       ``dQ/dw = -lr * d/dw (v . g(w))`` (double backward; with
+       ``first_order`` by finite differences), and a step of the teacher's
+       own optimizer (``teacher_optimizer``, small lr);
     4. the real student step with the updated (frozen for it) teacher.
+
+    On several processes (``tools/dist_train.sh``, with
+    ``model_wrapper_cfg=dict(type='bpfn.MetaDistillerDDP')``, see
+    :class:`MetaDistillerDDP`) ``g``, ``v`` and
+    the teacher's gradient are each averaged over the processes: the pilot
+    takes the step of the whole (global) batch, the quiz loss is the mean
+    over all quiz batches, and every process applies the same teacher
+    gradient, so the teachers stay bit-identical. Step 4 is the usual DDP
+    step. (BatchNorm in train mode normalises each process's batch, as
+    everywhere in DDP.)
 
     The teacher keeps its BatchNorm layers in eval mode throughout; its
     parameters (not in the module tree, see :class:`SceneFlowDistiller`) are
@@ -134,13 +183,18 @@ class MetaSceneFlowDistiller(SceneFlowDistiller):
     def meta_step(self, data: dict, quiz: dict, lr: float) -> Tensor:
         """Steps 1-3: update the teacher through a pilot student.
 
+        Collective when several processes train: every process must call it
+        once per step (all-reduces of ``g``, ``v``, the teacher gradient and
+        the quiz loss).
+
         Args:
             data (dict): Preprocessed batch, ``inputs`` and ``data_samples``.
             quiz (dict): Preprocessed quiz batch.
             lr (float): Pilot lr.
 
         Returns:
-            Tensor: The pilot's quiz loss (detached).
+            Tensor: The pilot's quiz loss, averaged over the processes
+            (detached).
         """
         inputs, samples = data['inputs'], data['data_samples']
         params = {n: p for n, p in self.student.named_parameters()
@@ -149,25 +203,23 @@ class MetaSceneFlowDistiller(SceneFlowDistiller):
         t_params = [p for p in self.teacher.parameters() if p.requires_grad]
         t_out = self.teacher(inputs, mode='tensor')  # with grad to w
         loss = self._pilot_loss(params, buffers, inputs, samples, t_out)
-        grads = torch.autograd.grad(
+        grads = _dense(torch.autograd.grad(
             loss, list(params.values()), create_graph=not self.first_order,
-            retain_graph=True, allow_unused=True)
-        pilot = {
-            n: p if g is None else p - lr * g
-            for (n, p), g in zip(params.items(), grads)
-        }
-        if self.first_order:
-            pilot = {n: p.detach().requires_grad_(True)
-                     for n, p in pilot.items()}
+            retain_graph=True, allow_unused=True), list(params.values()))
+        # 1. The pilot takes the step of the global batch.
+        g_mean = all_reduce_mean(grads)
+        pilot = {n: (p - lr * g).detach().requires_grad_(True)
+                 for (n, p), g in zip(params.items(), g_mean)}
+        # 2. Quiz loss of the pilot, and v = its gradient at theta'.
         q_out = self._student_call(pilot, buffers, quiz['inputs'])
         self._clear_records('student')
         quiz_loss = sum(self.student.loss(q_out,
                                           quiz['data_samples']).values())
+        v = all_reduce_mean(_dense(
+            torch.autograd.grad(quiz_loss, list(pilot.values()),
+                                allow_unused=True), list(pilot.values())))
+        # 3. dQ/dw = -lr * d/dw (v . g(theta, w)).
         if self.first_order:
-            v = torch.autograd.grad(quiz_loss, list(pilot.values()),
-                                    allow_unused=True)
-            v = [torch.zeros_like(p) if g is None else g
-                 for p, g in zip(pilot.values(), v)]
             norm = torch.sqrt(sum((g * g).sum() for g in v)).clamp_min(1e-12)
             eps = self.fd_eps / norm
             diff = 0.
@@ -176,23 +228,54 @@ class MetaSceneFlowDistiller(SceneFlowDistiller):
                            for (n, p), g in zip(params.items(), v)}
                 diff = diff + sign * self._pilot_loss(
                     shifted, buffers, inputs, samples, t_out)
-            # d quiz / dw = -lr * d/dw (v . grad_theta L)
-            t_grads = torch.autograd.grad(-lr * diff / (2 * eps), t_params,
-                                          allow_unused=True)
+            objective = -lr * diff / (2 * eps)
         else:
-            t_grads = torch.autograd.grad(quiz_loss, t_params,
-                                          allow_unused=True)
+            objective = -lr * sum((g * d).sum() for g, d in zip(grads, v))
+        t_grads = all_reduce_mean(_dense(
+            torch.autograd.grad(objective, t_params, allow_unused=True),
+            t_params))
         self._clear_records()
         self.teacher_optimizer.zero_grad()
         for p, g in zip(t_params, t_grads):
-            p.grad = None if g is None else g.detach()
+            p.grad = g
         self.teacher_optimizer.step()
         self.teacher.zero_grad(set_to_none=True)
-        return quiz_loss.detach()
+        return all_reduce_mean([quiz_loss])[0]
 
-    def train_step(self, data: dict,
-                   optim_wrapper: OptimWrapper) -> Dict[str, Tensor]:
-        """Meta step (teacher), then the student's distillation step."""
+    def loss(self, inputs: dict,
+             data_samples: List[dict]) -> Dict[str, Tensor]:
+        """The student's distillation loss (step 4).
+
+        Raises if a quiz batch is pending: the meta step of this training
+        step has not run (a model wrapper called ``forward`` directly).
+        """
+        if self._quiz is not None:
+            self._quiz = None
+            raise RuntimeError(
+                'MetaSceneFlowDistiller: a quiz batch is pending but the meta '
+                'step did not run; the model wrapper called forward() '
+                'instead of the distiller\'s train step. Under '
+                "tools/dist_train.sh set model_wrapper_cfg=dict(type="
+                "'bpfn.MetaDistillerDDP') in the config")
+        return super().loss(inputs, data_samples)
+
+    def meta_train_step(self, data: dict, optim_wrapper: OptimWrapper,
+                        run_forward: Callable[[dict, str], dict],
+                        wrapper: nn.Module) -> Dict[str, Tensor]:
+        """Meta step (teacher), then the student's distillation step.
+
+        Args:
+            data (dict): The raw batch from the dataloader.
+            optim_wrapper (OptimWrapper): The student's optimizer wrapper.
+            run_forward (Callable): Runs ``forward(**data, mode)``: the
+                distiller's own or the DDP wrapper's (which all-reduces the
+                student's gradients).
+            wrapper (nn.Module): The module whose ``optim_context`` is used
+                (the distiller or its DDP wrapper).
+
+        Returns:
+            dict: Log variables, with ``loss_quiz``.
+        """
         if self._quiz is None:
             raise RuntimeError(
                 'MetaSceneFlowDistiller needs a quiz batch every step: use '
@@ -204,9 +287,15 @@ class MetaSceneFlowDistiller(SceneFlowDistiller):
         if lr is None:
             lr = float(optim_wrapper.get_lr()['lr'][0])
         quiz_loss = self.meta_step(data, quiz, lr)
-        with optim_wrapper.optim_context(self):
-            losses = self._run_forward(data, mode='loss')
+        with optim_wrapper.optim_context(wrapper):
+            losses = run_forward(data, mode='loss')
         parsed, log_vars = self.parse_losses(losses)
         optim_wrapper.update_params(parsed)
         log_vars['loss_quiz'] = quiz_loss
         return log_vars
+
+    def train_step(self, data: dict,
+                   optim_wrapper: OptimWrapper) -> Dict[str, Tensor]:
+        """Meta step (teacher), then the student's distillation step."""
+        return self.meta_train_step(data, optim_wrapper, self._run_forward,
+                                    self)

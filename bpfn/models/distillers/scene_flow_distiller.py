@@ -11,14 +11,14 @@ from torch import Tensor, nn
 from bpfn.registry import MODELS
 from bpfn.utils import (CheckpointError, find_latest_checkpoint,
                         load_model_weights)
-from ..losses import subsample_flow
+from ..losses import subsample_flow, teacher_errors
 
 _TAP = re.compile(r'^(?P<name>[\w.]*?)(\[(?P<index>\d+)\])?$')
 _DRY_RUN_POINTS = 256
 
 
-class _TeacherDone(Exception):
-    """Raised by a teacher hook once every teacher feature is recorded."""
+class _TapsDone(Exception):
+    """Raised by a recording hook once every feature of a net is recorded."""
 
 
 def resolve_teacher_checkpoint(path: Optional[str],
@@ -94,6 +94,12 @@ class SceneFlowDistiller(BaseModel):
     Otherwise the teacher's full-resolution (level 0) flow is subsampled
     along the student's sampling chain.
 
+    FitNets' two-stage recipe: while :attr:`hint_only` is set
+    (:class:`~bpfn.engine.hooks.FitNetsStageHook`, for the first epochs),
+    the loss is the feature losses alone: the student runs only up to its
+    last tapped module, so only its layers below the guided ones (and the
+    adapters) are trained; the GT and output-KD terms are logged as 0.
+
     Args:
         student (dict): Config of the student model.
         teacher (dict): Config of the teacher model.
@@ -168,12 +174,16 @@ class SceneFlowDistiller(BaseModel):
 
         self._records: Dict[str, Dict[str, Any]] = dict(student={},
                                                         teacher={})
-        # Feature losses only: the teacher's forward stops once its last
-        # tapped module has run (the finer levels are not needed).
-        self._teacher_names = {
-            _parse_tap(p[1], 'teacher')[0] for ps in self.pairs for p in ps}
-        self._stop_teacher_early = False
-        self._teacher_taps_checked = False
+        # Feature losses only: a forward stops once the net's last tapped
+        # module has run (the finer levels are not needed).
+        self._tap_names = {
+            role: {_parse_tap(p[i], role)[0] for ps in self.pairs
+                   for p in ps}
+            for i, role in enumerate(('student', 'teacher'))}
+        self._stop_early = dict(student=False, teacher=False)
+        self._taps_checked = dict(student=False, teacher=False)
+        #: FitNets stage 1: train on the feature losses alone.
+        self.hint_only = False
         for role, model in (('student', self.student),
                             ('teacher', teacher_model)):
             taps = {p[0 if role == 'student' else 1] for ps in self.pairs
@@ -231,9 +241,9 @@ class SceneFlowDistiller(BaseModel):
             calls = records.setdefault('_calls', {})
             calls[name] = calls.get(name, 0) + 1
             records[name] = output
-            if role == 'teacher' and self._stop_teacher_early and all(
-                    n in records for n in self._teacher_names):
-                raise _TeacherDone
+            if self._stop_early[role] and all(
+                    n in records for n in self._tap_names[role]):
+                raise _TapsDone
 
         return hook
 
@@ -391,8 +401,7 @@ class SceneFlowDistiller(BaseModel):
         losses = self.gt_loss(s_out, data_samples)
         flows = s_out['flows']
         gt_targets = t_targets = None
-        for i, (loss, pairs) in enumerate(zip(self.distill_losses,
-                                              self.pairs)):
+        for i, loss in enumerate(self.distill_losses):
             name = self._loss_name(i)
             if getattr(loss, 'uses_outputs', False):
                 if t_targets is None:
@@ -402,53 +411,135 @@ class SceneFlowDistiller(BaseModel):
                     t_targets = self.teacher_targets(s_out, t_out)
                 losses[name] = loss(flows, t_targets, gt_targets)
                 continue
-            s_feats, t_feats = [], []
-            for s_tap, t_tap, key in pairs:
-                s = self._feature('student', s_tap)
-                if key is not None:
-                    s = self.adapters[key](s)
-                s_feats.append(s)
-                t_feats.append(self._feature('teacher', t_tap))
-            losses[name] = loss(s_feats, t_feats)
+            losses[name] = self._feature_loss(i)
         return losses
 
-    def run_teacher(self, inputs: dict) -> Optional[dict]:
+    def _feature_loss(self, index: int) -> Tensor:
+        """Feature loss ``index`` from the recorded (adapted) features."""
+        s_feats, t_feats = [], []
+        for s_tap, t_tap, key in self.pairs[index]:
+            s = self._feature('student', s_tap)
+            if key is not None:
+                s = self.adapters[key](s)
+            s_feats.append(s)
+            t_feats.append(self._feature('teacher', t_tap))
+        # _feature checked that every student tap ran once.
+        self._taps_checked['student'] = True
+        return self.distill_losses[index](s_feats, t_feats)
+
+    def _run_to_taps(self, role: str, inputs: dict) -> None:
+        """Run a net only until its last tapped module has been recorded.
+
+        The first pass of each net runs whole, so that a tap of a module
+        that runs more than once is caught before stopping early relies on
+        it.
+
+        Args:
+            role (str): ``'student'`` or ``'teacher'``.
+            inputs (dict): ``pc1`` and ``pc2`` (B, N, 3).
+        """
+        model = self.student if role == 'student' else self.teacher
+        if not self._taps_checked[role]:
+            model(inputs, mode='tensor')
+            for name in self._tap_names[role]:
+                self._check_single_call(role, name)
+            self._taps_checked[role] = True
+            return
+        self._stop_early[role] = True
+        try:
+            model(inputs, mode='tensor')
+        except _TapsDone:
+            return
+        finally:
+            self._stop_early[role] = False
+        raise RuntimeError(f'the {role} modules '
+                           f'{sorted(self._tap_names[role])} did not all run')
+
+    def run_teacher(self, inputs: dict,
+                    features_only: bool = False) -> Optional[dict]:
         """Run the teacher once, only as far as the losses need.
 
-        With feature losses only, the forward stops right after the last
-        tapped teacher module (e.g. at ``cross2`` the finer levels 1 and 0,
-        the most expensive ones, are skipped) and None is returned: the
-        features are in the records. Otherwise the full outputs.
+        With feature losses only (or ``features_only``), the forward stops
+        right after the last tapped teacher module (e.g. at ``cross2`` the
+        finer levels 1 and 0, the most expensive ones, are skipped) and None
+        is returned: the features are in the records. Otherwise the full
+        outputs.
 
         Args:
             inputs (dict): ``pc1`` and ``pc2`` (B, N, 3).
+            features_only (bool): Only the tapped features are needed, even
+                if output losses are configured. Defaults to False.
 
         Returns:
             dict | None: The teacher outputs of ``extract``, or None when
             only its features are needed.
         """
-        needs_outputs = any(
+        needs_outputs = not features_only and any(
             getattr(loss, 'uses_outputs', False)
             for loss in self.distill_losses)
-        if needs_outputs or not self._teacher_names:
+        if needs_outputs or not self._tap_names['teacher']:
             return self.teacher(inputs, mode='tensor')
-        if not self._teacher_taps_checked:
-            # The first pass runs whole, so that a tap of a module that runs
-            # more than once is caught before stopping early relies on it.
-            self.teacher(inputs, mode='tensor')
-            for name in self._teacher_names:
-                self._check_single_call('teacher', name)
-            self._teacher_taps_checked = True
-            return None
-        self._stop_teacher_early = True
+        self._run_to_taps('teacher', inputs)
+        return None
+
+    @torch.no_grad()
+    def teacher_val_step(self, data: Union[dict, tuple, list]) -> List[dict]:
+        """The teacher's predictions of a batch, as ``val_step`` gives them.
+
+        For measuring the teacher on the validation data
+        (:class:`~bpfn.engine.hooks.KDWeightScheduleHook`).
+
+        Args:
+            data (dict): A batch from the validation dataloader.
+
+        Returns:
+            list[dict]: Per-sample predictions of the teacher.
+        """
         try:
-            self.teacher(inputs, mode='tensor')
-        except _TeacherDone:
-            return None
+            return self.teacher.val_step(data)
         finally:
-            self._stop_teacher_early = False
-        raise RuntimeError('the teacher modules '
-                           f'{sorted(self._teacher_names)} did not all run')
+            self._clear_records()
+
+    @torch.no_grad()
+    def teacher_point_errors(self, inputs: dict, data_samples: List[dict],
+                             squared: bool = True) -> List[Tensor]:
+        """The teacher's per-point errors at the student's points.
+
+        The errors :class:`~bpfn.models.losses.AILLoss` weighs with: per
+        level, ``||p_T - p_gt||^2`` (or ``||.||``) of the teacher targets
+        against the ground truth at the student's points. With equal
+        ``num_points`` both nets sample the same points (see the class
+        docstring), so the student is not run.
+
+        Args:
+            inputs (dict): ``pc1`` and ``pc2`` (B, N, 3).
+            data_samples (list[dict]): With ``gt_flow`` (N, 3).
+            squared (bool): Squared end-point errors. Defaults to True.
+
+        Returns:
+            list[Tensor]: Errors (B, N_l) per student level.
+        """
+        try:
+            t_out = self.teacher(inputs, mode='tensor')
+            same = getattr(self.student, 'num_points', None) == getattr(
+                self.teacher, 'num_points', None)
+            if same:
+                s_out = t_out
+            else:
+                was_training = self.student.training
+                self.student.eval()
+                try:
+                    s_out = self.student(inputs, mode='tensor')
+                finally:
+                    self.student.train(was_training)
+        finally:
+            self._clear_records()
+        flows = s_out['flows']
+        gt = self.student.stack_gt_flow(data_samples).to(flows[0])
+        gt_targets = subsample_flow(gt, s_out['fps_idx_pc1'][:len(flows) - 1])
+        t_targets = self.teacher_targets(s_out, t_out)
+        return [teacher_errors(t, g, squared)
+                for t, g in zip(t_targets, gt_targets)]
 
     def _loss_name(self, index: int) -> str:
         loss = self.distill_losses[index]
@@ -477,15 +568,53 @@ class SceneFlowDistiller(BaseModel):
         return len(self.distill_losses) > 0 and all(
             float(loss.loss_weight) == 0.0 for loss in self.distill_losses)
 
+    def set_hint_only(self, hint_only: bool) -> None:
+        """Switch FitNets' hint-only stage on or off.
+
+        Args:
+            hint_only (bool): Train on the feature losses alone.
+        """
+        if hint_only and not any(self.pairs):
+            raise ValueError(
+                'the hint-only stage (FitNetsStageHook) needs a feature '
+                'loss (HintLoss or BiHintLoss) in model.distill_losses')
+        self.hint_only = bool(hint_only)
+
+    def hint_stage_loss(self, inputs: dict) -> Dict[str, Tensor]:
+        """FitNets stage 1: the feature losses alone.
+
+        Both nets run only up to their last tapped modules; ``loss_gt`` and
+        the output losses are logged as 0.
+
+        Args:
+            inputs (dict): ``pc1`` and ``pc2`` (B, N, 3).
+
+        Returns:
+            dict: ``loss_gt`` (0) and one ``loss_<type><i>`` per entry.
+        """
+        self._run_to_taps('student', inputs)
+        with torch.no_grad():
+            self.run_teacher(inputs, features_only=True)
+        losses = {self._loss_name(i): self._feature_loss(i)
+                  for i, pairs in enumerate(self.pairs) if pairs}
+        zero = next(iter(losses.values())).new_zeros(())
+        out = dict(loss_gt=zero)
+        for i in range(len(self.distill_losses)):
+            out[self._loss_name(i)] = losses.get(self._loss_name(i), zero)
+        return out
+
     def loss(self, inputs: dict,
              data_samples: List[dict]) -> Dict[str, Tensor]:
         """Run the student, the frozen teacher (no grad) and all losses.
 
         When every distillation weight is 0 (``KDWeightScheduleHook``
         after an early stop) the teacher is not run: the distillation terms
-        are logged as zeros and only the GT loss trains the student.
+        are logged as zeros and only the GT loss trains the student. In the
+        hint-only stage see :meth:`hint_stage_loss`.
         """
         try:
+            if self.hint_only:
+                return self.hint_stage_loss(inputs)
             s_out = self.student(inputs, mode='tensor')
             if self.kd_off():
                 losses = self.gt_loss(s_out, data_samples)

@@ -97,3 +97,77 @@ def test_checkpoint_holds_the_taught_teacher(teacher_ckpt, tiny_cfg,
     weights = extract_state_dict(dict(state_dict=state), 'meta.pth')
     check_state_dict(student, weights, 'meta.pth')
     student.load_state_dict(weights, strict=True)
+
+
+def _teacher_gradient_by_direct_differentiation(model, data, quiz, lr):
+    """dQ(theta - lr grad_theta L(theta, w)) / dw, through the pilot."""
+    inputs, samples = data['inputs'], data['data_samples']
+    params = {n: p for n, p in model.student.named_parameters()
+              if p.requires_grad}
+    buffers = {n: b.clone() for n, b in model.student.named_buffers()}
+    t_params = [p for p in model.teacher.parameters() if p.requires_grad]
+    t_out = model.teacher(inputs, mode='tensor')
+    loss = model._pilot_loss(params, buffers, inputs, samples, t_out)
+    grads = torch.autograd.grad(loss, list(params.values()),
+                                create_graph=True, allow_unused=True)
+    pilot = {n: p if g is None else p - lr * g
+             for (n, p), g in zip(params.items(), grads)}
+    q_out = model._student_call(pilot, buffers, quiz['inputs'])
+    model._clear_records()
+    quiz_loss = sum(model.student.loss(q_out, quiz['data_samples']).values())
+    t_grads = torch.autograd.grad(quiz_loss, t_params, allow_unused=True)
+    return [torch.zeros_like(p) if g is None else g
+            for p, g in zip(t_params, t_grads)]
+
+
+@pytest.mark.parametrize('first_order', [False, True])
+def test_teacher_update_is_the_quiz_gradient(teacher_ckpt, tiny_cfg,
+                                             make_batch, first_order):
+    # dQ/dw = -lr d/dw (v . g): the meta step's teacher gradient equals the
+    # gradient of the pilot's quiz loss through the pilot update (and the
+    # finite-difference variant approximates it).
+    init_default_scope('bpfn')
+    model = MODELS.build(
+        dict(type='MetaSceneFlowDistiller',
+             student=dict(tiny_cfg, weightnet=4), teacher=tiny_cfg,
+             teacher_ckpt=teacher_ckpt, first_order=first_order,
+             teacher_optimizer=dict(type='SGD', lr=1.0),
+             distill_losses=[dict(type='OutputKDLoss', loss_weight=0.3)]))
+    model.train()
+    inputs, samples = make_batch(seed=0)
+    quiz_inputs, quiz_samples = make_batch(seed=1)
+    data = dict(inputs=inputs, data_samples=samples)
+    quiz = dict(inputs=quiz_inputs, data_samples=quiz_samples)
+    lr = 0.5
+    expected = _teacher_gradient_by_direct_differentiation(model, data, quiz,
+                                                           lr)
+    before = [p.detach().clone() for p in model.teacher.parameters()]
+    model.meta_step(data, quiz, lr)
+    # SGD with lr 1: the step is minus the gradient.
+    got = [b - p.detach() for b, p in zip(before, model.teacher.parameters())]
+    flat_got = torch.cat([g.reshape(-1) for g in got])
+    flat_expected = torch.cat([g.reshape(-1) for g in expected])
+    assert flat_expected.abs().max() > 0
+    if first_order:
+        cos = torch.nn.functional.cosine_similarity(flat_got, flat_expected,
+                                                    dim=0)
+        assert cos > 0.99
+    else:
+        assert torch.allclose(flat_got, flat_expected, rtol=1e-4,
+                              atol=1e-6 * flat_expected.abs().max())
+
+
+def test_pending_quiz_batch_refuses_a_plain_forward(teacher_ckpt, tiny_cfg,
+                                                    make_batch):
+    # What MMEngine's DDP wrapper would do: forward(mode='loss') without the
+    # distiller's train step. It must not silently become output KD.
+    init_default_scope('bpfn')
+    model = MODELS.build(
+        dict(type='MetaSceneFlowDistiller',
+             student=dict(tiny_cfg, weightnet=4), teacher=tiny_cfg,
+             teacher_ckpt=teacher_ckpt,
+             distill_losses=[dict(type='OutputKDLoss', loss_weight=0.3)]))
+    inputs, samples = make_batch(seed=0)
+    model.set_quiz_batch(dict(inputs=inputs, data_samples=samples))
+    with pytest.raises(RuntimeError, match='MetaDistillerDDP'):
+        model(inputs, samples, mode='loss')

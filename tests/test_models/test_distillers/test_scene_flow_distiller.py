@@ -6,11 +6,16 @@ from mmengine.registry import init_default_scope
 
 from bpfn.apis import init_model
 from bpfn.ops import chunking
+from bpfn.models.losses import (hint_loss, multi_scale_loss,
+                                subsample_flow, teacher_errors)
 from bpfn.registry import MODELS
 
 
 HINT = dict(type='HintLoss', student='cross2.embedding_12',
             teacher='cross2.embedding_12', loss_weight=0.3)
+# AIL with each batch's error range: these tests are not about the range
+# (see test_ail_loss.py and test_ail_error_range_hook.py).
+AIL = dict(type='AILLoss', error_range='batch')
 
 
 @pytest.fixture
@@ -97,7 +102,7 @@ def test_work_dir_teacher_checkpoint(build, tmp_path, teacher_ckpt):
 
 def test_teacher_frozen_during_training(build, tiny_cfg, make_batch):
     model = build(losses=[
-        HINT, dict(type='OutputKDLoss'), dict(type='AILLoss')])
+        HINT, dict(type='OutputKDLoss'), AIL])
     teacher_before = {k: v.clone() for k, v in
                       model.teacher.state_dict().items()}
     student_before = {k: v.clone() for k, v in
@@ -154,10 +159,18 @@ def test_mix_and_ail_scale_gt_loss(build, tiny_cfg, make_batch):
         dict(type='OutputKDLoss', mode='mix', loss_weight=0.3)]).eval()
     assert mix(inputs, samples, mode='loss')['loss_gt'].item() == \
         pytest.approx(0.7 * gt.item(), rel=1e-5)
-    ail = build(losses=[dict(type='AILLoss',
-                                           loss_weight=0.4)]).eval()
+    ail = build(losses=[dict(AIL, loss_weight=0.4)]).eval()
     assert ail(inputs, samples, mode='loss')['loss_gt'].item() == \
         pytest.approx(0.6 * gt.item(), rel=1e-5)
+    # The whole mix loss: (1 - gamma) GT + gamma KD, KD with the GT loss's
+    # reduction against the teacher's flows.
+    losses = mix(inputs, samples, mode='loss')
+    with torch.no_grad():
+        s_out = mix.student(inputs, mode='tensor')
+        t_out = mix.teacher(inputs, mode='tensor')
+    kd = multi_scale_loss(s_out['flows'], mix.teacher_targets(s_out, t_out))
+    assert (losses['loss_gt'] + losses['loss_outputkd0']).item() == \
+        pytest.approx(0.7 * gt.item() + 0.3 * kd.item(), rel=1e-5)
 
 
 def test_teacher_targets_same_and_different_sampling(build, tiny_cfg,
@@ -184,7 +197,7 @@ def test_teacher_targets_same_and_different_sampling(build, tiny_cfg,
 def test_teacher_skipped_when_kd_weights_are_zero(build, make_batch,
                                                   monkeypatch):
     inputs, samples = make_batch()
-    model = build(losses=[HINT, dict(type='AILLoss', loss_weight=0.4)])
+    model = build(losses=[HINT, dict(AIL, loss_weight=0.4)])
     model.eval()  # same BatchNorm behaviour in both runs
     gt = build(losses=[]).eval()(inputs, samples, mode='loss')['loss_gt']
     for loss in model.distill_losses:
@@ -231,7 +244,7 @@ def test_teacher_stops_after_last_tapped_module(build, make_batch):
         full = model._feature('teacher', 'cross2.embedding_12')
     model._clear_records()
     model.student(inputs, mode='tensor')
-    expected = 0.3 * torch.nn.functional.mse_loss(
+    expected = 0.3 * hint_loss(
         model._feature('student', 'cross2.embedding_12'), full)
     model._clear_records()
     assert losses['loss_hint0'].item() == pytest.approx(expected.item(),
@@ -275,3 +288,64 @@ def test_tap_of_module_run_per_chunk_is_an_error(build, make_batch,
     with pytest.raises(ValueError,
                        match=rf"student module '{name}' ran \d+ times"):
         model._feature('student', name)
+
+
+@pytest.mark.parametrize('student_points', [None, [24, 16, 8, 4]])
+def test_teacher_point_errors_are_what_ail_weighs(build, tiny_cfg,
+                                                  make_batch,
+                                                  student_points):
+    student = dict(tiny_cfg, weightnet=4)
+    if student_points:
+        student['num_points'] = student_points
+    model = build(student=student, losses=[AIL])
+    model.train()
+    inputs, samples = make_batch()
+    errors = model.teacher_point_errors(inputs, samples, squared=False)
+    assert model.student.training  # put back
+    with torch.no_grad():
+        s_out = model.student(inputs, mode='tensor')
+        t_out = model.teacher(inputs, mode='tensor')
+    model._clear_records()
+    targets = model.teacher_targets(s_out, t_out)
+    gt = subsample_flow(torch.stack([s['gt_flow'] for s in samples]),
+                        s_out['fps_idx_pc1'][:3])
+    assert [e.shape[1] for e in errors] == [t.shape[1] for t in targets]
+    for err, t, g in zip(errors, targets, gt):
+        assert torch.allclose(err, (t - g).norm(dim=-1))
+    squared = model.teacher_point_errors(inputs, samples)
+    for a, b in zip(squared, errors):
+        assert torch.allclose(a, b * b)
+    assert torch.allclose(squared[1], teacher_errors(targets[1], gt[1]))
+
+
+def test_hint_only_stage_trains_the_lower_layers_alone(build, make_batch):
+    model = build(losses=[HINT, dict(type='OutputKDLoss')]).train()
+    inputs, samples = make_batch()
+    model(inputs, samples, mode='loss')  # first pass: whole nets
+    model.set_hint_only(True)
+    ran = []
+    for name in ('cross2.embedding_12', 'flow2', 'cross1'):
+        model.student.get_submodule(name).register_forward_hook(
+            lambda m, a, o, name=name: ran.append(name), prepend=True)
+    model.zero_grad()
+    losses = model(inputs, samples, mode='loss')
+    assert ran == ['cross2.embedding_12']  # the student stops there
+    assert losses['loss_gt'].item() == 0.0
+    assert losses['loss_outputkd1'].item() == 0.0
+    assert losses['loss_hint0'].item() > 0
+    sum(losses.values()).backward()
+    grads = {n: p.grad for n, p in model.student.named_parameters()}
+    # The layers the guided one depends on learn (encoder, level 3); those
+    # computed after it (level 2's estimator, levels 1 and 0) get no
+    # gradient.
+    assert grads['level1.linear.weight'] is not None
+    assert grads['flow3.pointconv_list.0.linear.weight'] is not None
+    after = [n for n in grads if n.startswith((
+        'flow2.', 'flow1.', 'flow0.', 'cross1.', 'cross0.', 'deconv2_1.',
+        'deconv1_0.'))]
+    assert after and all(grads[n] is None for n in after)
+    model.set_hint_only(False)
+    losses = model(inputs, samples, mode='loss')
+    assert losses['loss_gt'].item() > 0 and losses['loss_outputkd1'] > 0
+    with pytest.raises(ValueError, match='needs a feature loss'):
+        build(losses=[dict(type='OutputKDLoss')]).set_hint_only(True)
