@@ -1,9 +1,14 @@
 """Spatially compact blocks of a point cloud: the leaves of a k-d split."""
+import contextlib
+import contextvars
 import math
-from typing import NamedTuple
+from typing import Callable, Iterator, NamedTuple
 
 import torch
 from torch import Tensor
+
+# Structures of the clouds searched inside ``reuse_point_blocks``.
+_CACHE = contextvars.ContextVar('bpfn_point_blocks_cache', default=None)
 
 
 class PointBlocks(NamedTuple):
@@ -83,3 +88,66 @@ def kd_blocks(points: Tensor, sq_norms: Tensor,
         valid=(slot < num).view(batch, num_blocks, size),
         lower=coords.amin(2),
         upper=coords.amax(2))
+
+
+@contextlib.contextmanager
+def reuse_point_blocks() -> Iterator[None]:
+    """Build the search structures of each cloud once inside the block.
+
+    A network searches the same clouds many times (a cloud is the reference
+    of one search and the query of the next); inside this context
+    :func:`cloud_blocks` and :func:`all_finite` compute their result once
+    per point tensor and return it again for later calls on the same tensor.
+    The tensors stay referenced until the context exits, and a tensor
+    changed in place (a new version) is processed again. Also usable as a
+    decorator; nested uses share the outer cache.
+    """
+    if _CACHE.get() is not None:
+        yield
+        return
+    token = _CACHE.set({})
+    try:
+        yield
+    finally:
+        _CACHE.reset(token)
+
+
+def _cached(points: Tensor, what: tuple, build: Callable[[], object]):
+    cache = _CACHE.get()
+    if cache is None or points.is_inference():
+        # Inference tensors carry no version counter: no safe reuse.
+        return build()
+    key = (points.data_ptr(), points.dtype, points.device,
+           tuple(points.shape), points.stride(), points._version) + what
+    hit = cache.get(key)
+    if hit is None:
+        # Holding the tensor keeps its memory from being reused by another.
+        hit = cache[key] = (points, build())
+    return hit[1]
+
+
+def cloud_blocks(points: Tensor, block_size: int) -> PointBlocks:
+    """:func:`kd_blocks` of a cloud with its squared norms, reused inside
+    :func:`reuse_point_blocks`.
+
+    Args:
+        points (Tensor): Points, shape (B, N, 3).
+        block_size (int): Largest number of points per block.
+
+    Returns:
+        PointBlocks: The blocks.
+    """
+
+    def build() -> PointBlocks:
+        with torch.no_grad():
+            points_ = points.detach()
+            return kd_blocks(points_, torch.sum(points_**2, -1), block_size)
+
+    return _cached(points, ('blocks', block_size), build)
+
+
+def all_finite(points: Tensor) -> bool:
+    """Whether every value is finite, reused inside
+    :func:`reuse_point_blocks`."""
+    return _cached(points, ('finite', ),
+                   lambda: bool(torch.isfinite(points).all()))

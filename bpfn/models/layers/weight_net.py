@@ -38,6 +38,11 @@ class WeightNet(nn.Module):
         if not use_bn:
             self.mlp_bns.requires_grad_(False)
 
+    @property
+    def out_channels(self) -> int:
+        """Weight channels ``C_mid``."""
+        return self.mlp_convs[-1].out_channels
+
     def forward(self, rel_xyz: Tensor) -> Tensor:
         """Relative coordinates (B, S, K, 3) -> weights (B, S, K, C_mid)."""
         x = rel_xyz
