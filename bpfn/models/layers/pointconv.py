@@ -137,11 +137,13 @@ class PointConv(nn.Module):
             if isinstance(self.linear, nn.Linear):
                 agg = agg.reshape(batch, agg.shape[1], -1)
             out.append(self.linear(agg))
-        out = out[0] if len(out) == 1 else torch.cat(out, dim=1)
-        out = out.transpose(1, 2)  # B,C_out,S
+        out = out[0] if len(out) == 1 else torch.cat(out, dim=1)  # B,S,C
         if self.bn_linear is not None:
-            out = self.bn_linear(out)
-        return F.leaky_relu(out, LEAKY_RATE)
+            # BatchNorm over (B * S, C): the same statistics as over the
+            # (B, C, S) map, without transposing it.
+            out = self.bn_linear(out.view(-1, out.shape[-1])).view_as(out)
+        # A (B, C_out, S) view of the channel-last map.
+        return F.leaky_relu_(out, LEAKY_RATE).transpose(1, 2)
 
     def aggregate_reference(self, xyz: Tensor, new_xyz: Tensor,
                             feats: Tensor, idx: Tensor) -> Tensor:
