@@ -11,6 +11,18 @@ from bpfn.ops.reference import use_reference
 from .conv_block import LEAKY_RATE, Conv2dBlock, pointwise
 
 
+def max_over_neighbors(x: Tensor) -> Tensor:
+    """Max over the neighbours of (B, n, K, C) -> (B, n, C).
+
+    ``amax`` without autograd; with it, the max with indices, whose
+    gradient goes to one neighbour (as the original's max pooling) and costs
+    a scatter instead of comparisons over the whole tensor.
+    """
+    if torch.is_grad_enabled() and x.requires_grad:
+        return x.max(dim=2).values
+    return x.amax(dim=2)
+
+
 class BidirectionalCrossLayer(nn.Module):
     """Bidirectional flow embedding between two clouds.
 
@@ -78,7 +90,9 @@ class BidirectionalCrossLayer(nn.Module):
         # The position term's bias is added once per point instead of once
         # per neighbour.
         feats1 = feats1 + pos.bias
-        pos_weight = pos.weight.reshape(pos.out_channels, -1).t()
+        # Contiguous, so that autograd computes its gradient as the fast
+        # (3, R) x (R, C) product rather than the (C, R) x (R, 3) one.
+        pos_weight = pos.weight.reshape(pos.out_channels, -1).t().contiguous()
         # Chunks of cloud 1 keep the (B, chunk, K, C) tensors in cache; every
         # point is computed as on the whole cloud.
         per_point = batch * num_neighbors * max(channels, pos.out_channels)
@@ -86,14 +100,16 @@ class BidirectionalCrossLayer(nn.Module):
         for part in point_chunks(num1, per_point,
                                  chunk_elements(xyz1.device)):
             x = group_points(feats2, idx[:, part])  # B,n,K,C
-            x += feats1[:, part].unsqueeze(2)
-            # x += direction @ W^T, in place.
-            x.view(-1, channels).addmm_(
-                direction[:, part].reshape(-1, 3), pos_weight)
-            x = F.leaky_relu_(x, LEAKY_RATE)
+            x = torch.add(x, feats1[:, part].unsqueeze(2))
+            # + direction @ W^T. In-place operations act on whole tensors
+            # only: on views, autograd would copy their gradients.
+            x = torch.addmm(x.view(-1, channels),
+                            direction[:, part].reshape(-1, 3), pos_weight)
+            x = F.leaky_relu_(x, LEAKY_RATE).view(batch, -1, num_neighbors,
+                                                  channels)
             for block in mlp:
                 x = block(x)
-            out.append(x.amax(dim=2))
+            out.append(max_over_neighbors(x))
         return out[0] if len(out) == 1 else torch.cat(out, dim=1)
 
     @staticmethod

@@ -15,6 +15,10 @@ from .weight_net import WeightNet
 # Fewest weight-net channels C_mid for which the per-neighbourhood product
 # runs fastest as (C, K) x (K, C_mid); below, as (C_mid, K) x (K, C).
 MIN_WIDE_MID = 16
+# Most centres per batched product: beyond about 2048 (K, C) x (K, W)
+# products, torch's CPU batched matmul gets several times slower per
+# product.
+MAX_PRODUCTS = 2048
 
 
 class DecreasedLinear(nn.Module):
@@ -125,15 +129,22 @@ class PointConv(nn.Module):
                                  chunk_elements(xyz.device)):
             grouped = group_points(table, idx[:, part])  # B,n,K,3+C
             rel_xyz = grouped[..., :3]
-            rel_xyz -= new_xyz[:, part].unsqueeze(2)
-            weights = self.weightnet(rel_xyz)  # B,n,K,W
-            if mid >= MIN_WIDE_MID:
-                agg = torch.matmul(grouped.transpose(2, 3), weights)
+            centre = new_xyz[:, part].unsqueeze(2)
+            if centre.requires_grad:
+                grouped = torch.cat([rel_xyz - centre, grouped[..., 3:]], -1)
+                rel_xyz = grouped[..., :3]
             else:
-                # With few weight channels the product is much faster with
-                # them as rows; the transpose back is a small copy.
-                agg = torch.matmul(weights.transpose(2, 3),
-                                   grouped).transpose(2, 3)  # B,n,C,W
+                # Centred in place, unseen by autograd: the derivatives of a
+                # shift by a constant are those of the gather.
+                with torch.no_grad():
+                    rel_xyz -= centre
+            if not (xyz.requires_grad or centre.requires_grad):
+                rel_xyz = rel_xyz.detach()  # no gradient to send back
+            weights = self.weightnet(rel_xyz)  # B,n,K,W
+            agg = torch.cat([
+                self._weighted_sum(grouped[:, sub], weights[:, sub], mid)
+                for sub in point_chunks(grouped.shape[1], 1, MAX_PRODUCTS)
+            ], dim=1)  # B,n,C,W
             if isinstance(self.linear, nn.Linear):
                 agg = agg.reshape(batch, agg.shape[1], -1)
             out.append(self.linear(agg))
@@ -141,9 +152,20 @@ class PointConv(nn.Module):
         if self.bn_linear is not None:
             # BatchNorm over (B * S, C): the same statistics as over the
             # (B, C, S) map, without transposing it.
-            out = self.bn_linear(out.view(-1, out.shape[-1])).view_as(out)
+            out = self.bn_linear(out.reshape(-1, out.shape[-1])).view_as(out)
         # A (B, C_out, S) view of the channel-last map.
-        return F.leaky_relu_(out, LEAKY_RATE).transpose(1, 2)
+        return F.leaky_relu(out, LEAKY_RATE).transpose(1, 2)
+
+    @staticmethod
+    def _weighted_sum(grouped: Tensor, weights: Tensor, mid: int) -> Tensor:
+        """Per centre, grouped^T @ weights: (B, n, K, C) x (B, n, K, W) ->
+        (B, n, C, W)."""
+        if mid >= MIN_WIDE_MID:
+            return torch.matmul(grouped.transpose(2, 3), weights)
+        # With few weight channels the product is much faster with them as
+        # rows; the transpose back is a small copy.
+        return torch.matmul(weights.transpose(2, 3),
+                            grouped).transpose(2, 3)
 
     def aggregate_reference(self, xyz: Tensor, new_xyz: Tensor,
                             feats: Tensor, idx: Tensor) -> Tensor:
