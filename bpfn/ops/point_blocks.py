@@ -112,13 +112,17 @@ def reuse_point_blocks() -> Iterator[None]:
         _CACHE.reset(token)
 
 
+def _key(points: Tensor, what: tuple) -> tuple:
+    return (points.data_ptr(), points.dtype, points.device,
+            tuple(points.shape), points.stride(), points._version) + what
+
+
 def _cached(points: Tensor, what: tuple, build: Callable[[], object]):
     cache = _CACHE.get()
     if cache is None or points.is_inference():
         # Inference tensors carry no version counter: no safe reuse.
         return build()
-    key = (points.data_ptr(), points.dtype, points.device,
-           tuple(points.shape), points.stride(), points._version) + what
+    key = _key(points, what)
     hit = cache.get(key)
     if hit is None:
         # Holding the tensor keeps its memory from being reused by another.
@@ -126,9 +130,18 @@ def _cached(points: Tensor, what: tuple, build: Callable[[], object]):
     return hit[1]
 
 
+def _build_blocks(points: Tensor, block_size: int) -> PointBlocks:
+    with torch.no_grad():
+        points = points.detach()
+        return kd_blocks(points, torch.sum(points**2, -1), block_size)
+
+
 def cloud_blocks(points: Tensor, block_size: int) -> PointBlocks:
     """:func:`kd_blocks` of a cloud with its squared norms, reused inside
     :func:`reuse_point_blocks`.
+
+    The blocks are kept per cloud of the batch, so that a batch and a slice
+    of it (both clouds of a pair, and one of them) share them.
 
     Args:
         points (Tensor): Points, shape (B, N, 3).
@@ -137,13 +150,27 @@ def cloud_blocks(points: Tensor, block_size: int) -> PointBlocks:
     Returns:
         PointBlocks: The blocks.
     """
-
-    def build() -> PointBlocks:
-        with torch.no_grad():
-            points_ = points.detach()
-            return kd_blocks(points_, torch.sum(points_**2, -1), block_size)
-
-    return _cached(points, ('blocks', block_size), build)
+    cache = _CACHE.get()
+    if cache is None or points.is_inference():
+        return _build_blocks(points, block_size)
+    what = ('blocks', block_size)
+    key = _key(points, what)
+    hit = cache.get(key)
+    if hit is not None:
+        return hit[1]
+    clouds = [points[i:i + 1] for i in range(points.shape[0])]
+    keys = [_key(cloud, what) for cloud in clouds]
+    missing = [i for i, k in enumerate(keys) if k not in cache]
+    if missing:
+        built = _build_blocks(points[missing], block_size)
+        for j, i in enumerate(missing):
+            cache[keys[i]] = (clouds[i],
+                              PointBlocks(*(t[j:j + 1] for t in built)))
+    parts = [cache[k][1] for k in keys]
+    blocks = parts[0] if len(parts) == 1 else PointBlocks(
+        *(torch.cat(ts) for ts in zip(*parts)))
+    cache[key] = (points, blocks)
+    return blocks
 
 
 def all_finite(points: Tensor) -> bool:

@@ -1,8 +1,13 @@
 import pytest
 import torch
 
-from bpfn.ops import furthest_point_sample
-from bpfn.ops.furthest_point_sample import furthest_point_sample_brute_force
+import importlib
+
+from bpfn.ops import furthest_point_sample, reference_algorithms
+from bpfn.ops.furthest_point_sample import (
+    furthest_point_sample_brute_force, furthest_point_sample_reference)
+
+fps_module = importlib.import_module('bpfn.ops.furthest_point_sample')
 
 
 @pytest.mark.parametrize('num_points,num_samples', [(64, 16), (300, 97)])
@@ -26,3 +31,34 @@ def test_fps_ties_pick_first_index():
 def test_fps_too_many_samples():
     with pytest.raises(ValueError, match='cannot pick 5 points'):
         furthest_point_sample(torch.rand(1, 4, 3), 5)
+
+
+@pytest.mark.parametrize('batch, num_points', [(2, 500), (1, 33)])
+def test_fps_reference_loop_and_switch(batch, num_points):
+    gen = torch.Generator().manual_seed(batch)
+    xyz = torch.rand(batch, num_points, 3, generator=gen) * 20 - 10
+    expected = furthest_point_sample_brute_force(xyz, 20)
+    assert torch.equal(furthest_point_sample_reference(xyz, 20), expected)
+    with reference_algorithms():
+        assert torch.equal(furthest_point_sample(xyz, 20), expected)
+
+
+def test_fps_multithreaded_path(monkeypatch):
+    # Large clouds keep the caller's threads: the same samples.
+    monkeypatch.setattr(fps_module, 'FPS_PARALLEL_MIN_ELEMENTS', 0)
+    gen = torch.Generator().manual_seed(3)
+    xyz = torch.rand(2, 400, 3, generator=gen)
+    before = torch.get_num_threads()
+    idx = furthest_point_sample(xyz, 50)
+    assert torch.get_num_threads() == before
+    assert torch.equal(idx, furthest_point_sample_brute_force(xyz, 50))
+
+
+def test_fps_ties_and_duplicates():
+    # Duplicated points and integer coordinates: equal distances everywhere,
+    # the first index of the maximum wins as in the brute force.
+    gen = torch.Generator().manual_seed(4)
+    xyz = torch.randint(0, 4, (2, 60, 3), generator=gen).float().repeat(
+        1, 2, 1)
+    assert torch.equal(furthest_point_sample(xyz, 40),
+                       furthest_point_sample_brute_force(xyz, 40))
