@@ -1,12 +1,13 @@
-"""Farthest point sampling in plain PyTorch."""
+"""Farthest point sampling."""
+import numpy as np
 import torch
 from torch import Tensor
 
 from .reference import use_reference
 from .threads import cpu_threads
 
-# Fewest values of a sampling step's tensors (B * N * 3) for which the loop
-# uses more than one CPU thread.
+# Fewest values of a sampling step's tensors (B * N * 3) for which the torch
+# loop uses more than one CPU thread.
 FPS_PARALLEL_MIN_ELEMENTS = 2**20
 
 
@@ -17,6 +18,13 @@ def furthest_point_sample(xyz: Tensor, num_samples: int) -> Tensor:
     distance to the chosen set (initialised to 1e10) and picks the first
     index of its maximum. The loop runs over the samples; every step is
     vectorised over the batch and the points.
+
+    On CPU (float32 / float64) the loop runs on NumPy views of the same
+    memory: its per-call overhead is a fraction of a torch operator's, which
+    dominates steps this small, and it runs on one thread (no
+    synchronisation per step). Its arithmetic is the same IEEE operations
+    in the same order (squares, then ``(dx^2 + dy^2) + dz^2``), so the
+    samples are identical.
 
     Args:
         xyz (Tensor): Points, shape (B, N, 3).
@@ -31,15 +39,48 @@ def furthest_point_sample(xyz: Tensor, num_samples: int) -> Tensor:
                          f'points from a cloud of {num_points}')
     if use_reference():
         return furthest_point_sample_reference(xyz, num_samples)
-    device = xyz.device
+    with torch.no_grad():  # indices only: no graph to record
+        coords = xyz.detach().transpose(1, 2).contiguous()  # B, 3, N
+        if (coords.device.type == 'cpu'
+                and coords.dtype in (torch.float32, torch.float64)):
+            return _fps_numpy(coords, num_samples)
+        return _fps_torch(coords, num_samples)
+
+
+def _fps_numpy(coords: Tensor, num_samples: int) -> Tensor:
+    """The sampling loop on (B, 3, N) CPU coordinates, in NumPy."""
+    points = coords.numpy()
+    batch, _, num_points = points.shape
+    min_dist = np.full((batch, num_points), 1e10, dtype=points.dtype)
+    diff = np.empty_like(points)
+    dist = np.empty_like(min_dist)
+    rows = np.arange(batch)
+    farthest = np.zeros(batch, dtype=np.int64)
+    chosen = np.zeros((batch, num_samples), dtype=np.int64)
+    for i in range(1, num_samples):
+        np.subtract(points, points[rows, :, farthest][:, :, None], out=diff)
+        np.multiply(diff, diff, out=diff)
+        np.add(diff[:, 0], diff[:, 1], out=dist)
+        np.add(dist, diff[:, 2], out=dist)
+        np.minimum(min_dist, dist, out=min_dist)
+        farthest = min_dist.argmax(axis=1)
+        chosen[:, i] = farthest
+    return torch.from_numpy(chosen)
+
+
+def _fps_torch(coords: Tensor, num_samples: int) -> Tensor:
+    """The sampling loop on (B, 3, N) coordinates, in torch."""
+    batch, _, num_points = coords.shape
+    device = coords.device
     # A long serial loop of small steps: on CPU, more threads would only add
     # a synchronisation to every step (and stall it when the cores are
     # busy), so small clouds are sampled on one thread.
     serial = (device.type == 'cpu'
               and batch * num_points * 3 < FPS_PARALLEL_MIN_ELEMENTS)
-    with torch.no_grad(), cpu_threads(1 if serial else None):
-        coords = xyz.detach().transpose(1, 2).contiguous()  # B, 3, N
-        min_dist = torch.full((batch, num_points), 1e10, dtype=xyz.dtype,
+    with cpu_threads(1 if serial else None):
+        # 1e10, or the largest value of a half-precision type.
+        start = min(1e10, torch.finfo(coords.dtype).max)
+        min_dist = torch.full((batch, num_points), start, dtype=coords.dtype,
                               device=device)
         # Buffers reused by every step.
         diff = torch.empty_like(coords)

@@ -43,15 +43,40 @@ def test_fps_reference_loop_and_switch(batch, num_points):
         assert torch.equal(furthest_point_sample(xyz, 20), expected)
 
 
-def test_fps_multithreaded_path(monkeypatch):
-    # Large clouds keep the caller's threads: the same samples.
-    monkeypatch.setattr(fps_module, 'FPS_PARALLEL_MIN_ELEMENTS', 0)
+@pytest.mark.parametrize('parallel_min', [0, 2**20])
+@pytest.mark.parametrize('dtype', [torch.float32, torch.float64])
+def test_fps_torch_and_numpy_loops_agree(monkeypatch, parallel_min, dtype):
+    # The NumPy loop (CPU) and the torch loop (other devices; on CPU, on one
+    # thread for small clouds or on the caller's threads) pick the same
+    # points, bit for bit.
+    monkeypatch.setattr(fps_module, 'FPS_PARALLEL_MIN_ELEMENTS', parallel_min)
     gen = torch.Generator().manual_seed(3)
-    xyz = torch.rand(2, 400, 3, generator=gen)
+    xyz = (torch.rand(3, 700, 3, generator=gen) * 60 - 30).to(dtype)
+    coords = xyz.transpose(1, 2).contiguous()
     before = torch.get_num_threads()
-    idx = furthest_point_sample(xyz, 50)
+    from_torch = fps_module._fps_torch(coords, 120)
     assert torch.get_num_threads() == before
-    assert torch.equal(idx, furthest_point_sample_brute_force(xyz, 50))
+    assert torch.equal(from_torch, fps_module._fps_numpy(coords, 120))
+    assert torch.equal(from_torch, furthest_point_sample(xyz, 120))
+    assert torch.equal(from_torch,
+                       furthest_point_sample_brute_force(xyz, 120))
+
+
+def test_fps_half_precision_uses_the_torch_loop():
+    gen = torch.Generator().manual_seed(5)
+    xyz = torch.rand(1, 200, 3, generator=gen).half()
+    coords = xyz.transpose(1, 2).contiguous()
+    assert torch.equal(furthest_point_sample(xyz, 30),
+                       fps_module._fps_torch(coords, 30))
+
+
+def test_fps_non_finite_points_agree():
+    xyz = torch.rand(2, 100, 3)
+    xyz[0, 7, 1] = float('nan')
+    xyz[1, 9, 2] = float('inf')
+    coords = xyz.transpose(1, 2).contiguous()
+    assert torch.equal(fps_module._fps_numpy(coords, 10),
+                       fps_module._fps_torch(coords, 10))
 
 
 def test_fps_ties_and_duplicates():
@@ -60,5 +85,8 @@ def test_fps_ties_and_duplicates():
     gen = torch.Generator().manual_seed(4)
     xyz = torch.randint(0, 4, (2, 60, 3), generator=gen).float().repeat(
         1, 2, 1)
-    assert torch.equal(furthest_point_sample(xyz, 40),
-                       furthest_point_sample_brute_force(xyz, 40))
+    expected = furthest_point_sample_brute_force(xyz, 40)
+    assert torch.equal(furthest_point_sample(xyz, 40), expected)
+    assert torch.equal(
+        fps_module._fps_torch(xyz.transpose(1, 2).contiguous(), 40),
+        expected)

@@ -87,12 +87,6 @@ class BidirectionalCrossLayer(nn.Module):
         """
         batch, num1, num_neighbors = idx.shape
         channels = feats2.shape[-1]
-        # The position term's bias is added once per point instead of once
-        # per neighbour.
-        feats1 = feats1 + pos.bias
-        # Contiguous, so that autograd computes its gradient as the fast
-        # (3, R) x (R, C) product rather than the (C, R) x (R, 3) one.
-        pos_weight = pos.weight.reshape(pos.out_channels, -1).t().contiguous()
         # Chunks of cloud 1 keep the (B, chunk, K, C) tensors in cache; every
         # point is computed as on the whole cloud.
         per_point = batch * num_neighbors * max(channels, pos.out_channels)
@@ -100,11 +94,10 @@ class BidirectionalCrossLayer(nn.Module):
         for part in point_chunks(num1, per_point,
                                  chunk_elements(xyz1.device)):
             x = group_points(feats2, idx[:, part])  # B,n,K,C
-            x = torch.add(x, feats1[:, part].unsqueeze(2))
-            # + direction @ W^T. In-place operations act on whole tensors
-            # only: on views, autograd would copy their gradients.
-            x = torch.addmm(x.view(-1, channels),
-                            direction[:, part].reshape(-1, 3), pos_weight)
+            x = torch.add(x, feats1[:, part].unsqueeze(2)).view(-1, channels)
+            # Out of place: in-place operations act on whole tensors only,
+            # never on views (whose gradients autograd would copy).
+            x = torch.add(x, pointwise(pos, direction[:, part].reshape(-1, 3)))
             x = F.leaky_relu_(x, LEAKY_RATE).view(batch, -1, num_neighbors,
                                                   channels)
             for block in mlp:

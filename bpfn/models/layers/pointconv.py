@@ -52,16 +52,8 @@ class DecreasedLinear(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """Aggregated map (B, S, C_in, C_mid) -> (B, S, C_out)."""
         batch, num_points = x.shape[:2]
-        if use_reference():
-            x = self.pointwise(self.depthwise(x.transpose(1, 2)))  # B,C',S,W
-            return x.transpose(1, 2).reshape(batch, num_points, -1)
-        # The two 1x1 convolutions, channel-last: a per-channel scale and
-        # shift, then a product over C_in.
-        scale = self.depthwise.weight.view(-1, 1)
-        x = torch.addcmul(self.depthwise.bias.view(-1, 1), x, scale)
-        weight = self.pointwise.weight.flatten(1)  # C',C_in
-        x = torch.matmul(weight, x) + self.pointwise.bias.view(-1, 1)
-        return x.reshape(batch, num_points, -1)  # B,S,C'*W
+        x = self.pointwise(self.depthwise(x.transpose(1, 2)))  # B,C',S,W
+        return x.transpose(1, 2).reshape(batch, num_points, -1)
 
 
 class PointConv(nn.Module):

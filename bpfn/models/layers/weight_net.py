@@ -1,7 +1,6 @@
 """The weight network of PointConv."""
 from typing import Sequence
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -45,23 +44,18 @@ class WeightNet(nn.Module):
         return self.mlp_convs[-1].out_channels
 
     def forward(self, rel_xyz: Tensor) -> Tensor:
-        """Relative coordinates (B, S, K, 3) -> weights (B, S, K, C_mid).
-
-        Without BatchNorm the layers run as (C_out, C_in) x (C_in, B*S*K)
-        products, whose long rows suit CPU kernels better than the
-        (B*S*K, C_in) x (C_in, C_out) products of a few columns; the result
-        is a (B, S, K, C_mid) view of that (C_mid, B*S*K) map.
-        """
+        """Relative coordinates (B, S, K, 3) -> weights (B, S, K, C_mid)."""
         if self.use_bn:
             x = rel_xyz
             for conv, bn in zip(self.mlp_convs, self.mlp_bns):
                 x = bn(pointwise(conv, x).movedim(-1, 1)).movedim(1, -1)
-                x = F.relu_(x)
+                x = F.relu(x)
             return x
         shape = rel_xyz.shape[:-1]
-        x = rel_xyz.reshape(-1, rel_xyz.shape[-1]).t()  # C_in, B*S*K
+        # The 1x1 convolutions as linear maps on (B * S * K, C) rows; the
+        # activations run in place on those whole tensors, never on views
+        # (whose gradients autograd would copy).
+        x = rel_xyz.reshape(-1, rel_xyz.shape[-1])
         for conv in self.mlp_convs:
-            x = torch.addmm(conv.bias.unsqueeze(1),
-                            conv.weight.reshape(conv.out_channels, -1), x)
-            x = F.relu_(x)
-        return x.t().view(*shape, x.shape[0])
+            x = F.relu_(pointwise(conv, x))
+        return x.view(*shape, x.shape[-1])
