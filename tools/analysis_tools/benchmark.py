@@ -21,10 +21,12 @@ the ratios hold on a busy machine even when the absolute times do not.
 import argparse
 import copy
 import glob
+import json
 import os
 import os.path as osp
 import resource
 import statistics
+import subprocess
 import sys
 import threading
 import time
@@ -102,6 +104,14 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser.add_argument('--threads', type=int, default=None,
                         help='torch CPU threads (default: the physical cores '
                         'this process may use)')
+    parser.add_argument('--fresh-memory', action='store_true',
+                        help='also measure each path\'s peak memory in a '
+                        'fresh process (one warm-up and one timed call; '
+                        'slower)')
+    parser.add_argument('--json', metavar='FILE',
+                        help='also write the results to FILE as JSON')
+    parser.add_argument('--memory-probe', nargs=2,
+                        metavar=('PATH', 'STEP'), help=argparse.SUPPRESS)
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config settings, key=value')
     args = parser.parse_args(argv)
@@ -143,7 +153,7 @@ class PeakMemory:
 
     def __init__(self, device: str) -> None:
         self.cuda = device.startswith('cuda')
-        self.peak = 0
+        self.peak = self.start = 0
         self._stop = threading.Event()
         self._thread = None
 
@@ -159,8 +169,9 @@ class PeakMemory:
         if self.cuda:
             torch.cuda.synchronize()
             torch.cuda.reset_peak_memory_stats()
+            self.start = torch.cuda.memory_allocated()
         elif osp.exists('/proc/self/statm'):
-            self.peak = _rss_bytes()
+            self.peak = self.start = _rss_bytes()
             self._thread = threading.Thread(target=self._sample, daemon=True)
             self._thread.start()
         return self
@@ -178,16 +189,22 @@ class PeakMemory:
             self.peak = resource.getrusage(
                 resource.RUSAGE_SELF).ru_maxrss * 1024
 
+    @property
+    def added(self) -> int:
+        """Peak above the memory in use when the block started."""
+        return max(0, self.peak - self.start)
+
 
 def measure(fn: Callable[[], None], device: str) -> Dict[str, float]:
-    """Wall time, process CPU time (s) and peak memory (bytes) of ``fn``."""
+    """Wall time, process CPU time (s) and peak memory (bytes) of ``fn``:
+    the peak and how far it rose above the memory in use before."""
     with PeakMemory(device) as mem:
         wall, cpu = time.perf_counter(), time.process_time()
         fn()
         if device.startswith('cuda'):
             torch.cuda.synchronize()
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    return dict(wall=wall, cpu=cpu, peak=mem.peak)
+    return dict(wall=wall, cpu=cpu, peak=mem.peak, added=mem.added)
 
 
 def interleaved(fns: Dict[str, Callable[[], None]], runs: int, warmup: int,
@@ -196,7 +213,7 @@ def interleaved(fns: Dict[str, Callable[[], None]], runs: int, warmup: int,
 
     Returns:
         dict: Per name, medians of ``wall`` and ``cpu`` seconds over the
-        runs and the largest ``peak`` memory.
+        runs, and the largest ``peak`` and ``added`` memory.
     """
     for _ in range(warmup):
         for fn in fns.values():
@@ -209,7 +226,8 @@ def interleaved(fns: Dict[str, Callable[[], None]], runs: int, warmup: int,
         name: dict(
             wall=statistics.median(s['wall'] for s in runs_),
             cpu=statistics.median(s['cpu'] for s in runs_),
-            peak=max(s['peak'] for s in runs_))
+            peak=max(s['peak'] for s in runs_),
+            added=max(s['added'] for s in runs_))
         for name, runs_ in samples.items()
     }
 
@@ -316,8 +334,45 @@ def print_table(rows: List[List[str]]) -> None:
             print('  '.join('-' * w for w in widths))
 
 
+def fresh_process_memory(args: argparse.Namespace, config: str,
+                         reference: bool, step: str) -> Optional[int]:
+    """Peak memory (bytes) of a new process running one path and step."""
+    cmd = [sys.executable, osp.abspath(__file__), config, '--memory-probe',
+           'reference' if reference else 'bpfn', step, '--points',
+           str(args.points), '--batch-size', str(args.batch_size),
+           '--device', args.device, '--threads',
+           str(torch.get_num_threads())]
+    if args.cfg_options:
+        cmd += ['--cfg-options'] + [f'{k}={v}'
+                                    for k, v in args.cfg_options.items()]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    for line in proc.stdout.splitlines():
+        if line.startswith('memory-probe '):
+            return int(line.split()[1])
+    print(f'memory probe of {config} failed: {proc.stderr[-2000:]}')
+    return None
+
+
+def memory_probe(args: argparse.Namespace) -> int:
+    """Child of :func:`fresh_process_memory`: print the peak, in bytes."""
+    path, step = args.memory_probe
+    torch.set_num_threads(args.threads or physical_cores())
+    cfg, model = build(args.config, args.cfg_options, args.device)
+    net = model.student if 'student' in cfg.model else model
+    inputs, samples = synthetic_batch(args.batch_size, args.points,
+                                      args.device)
+    fn = (forward_fn(net, inputs, path == 'reference') if step == 'forward'
+          else train_step_fn(model, inputs, samples, path == 'reference'))
+    fn()
+    res = measure(fn, args.device)
+    print(f'memory-probe {res["peak"]}')
+    return 0
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     args = parse_args(argv)
+    if args.memory_probe:
+        return memory_probe(args)
     threads = args.threads or physical_cores()
     torch.set_num_threads(threads)
     configs = config_list(args)
@@ -341,11 +396,12 @@ def main(argv: Optional[List[str]] = None) -> int:
             distill[name] = cfg.model.student
     paths = [False, True] if args.compare_reference else [False]
 
+    ok, checks = True, {}
     if args.compare_reference:
         print('\nbpfn against the reference path (same weights):')
-        ok = True
         for name, net in nets.items():
             res = compare_outputs(net, inputs, samples)
+            checks[name] = res
             ok &= res['same']
             print(f'  {name}: flows p99 {res["p99"]:.1e}, max '
                   f'{res["max"]:.1e} (limits {P99_TOLERANCE:g}, '
@@ -373,23 +429,47 @@ def main(argv: Optional[List[str]] = None) -> int:
                     student, inputs, samples, False)
         results[step] = interleaved(fns, args.runs, args.warmup, args.device)
 
+    fresh = {}
+    if args.fresh_memory:
+        paths_of = dict(zip((osp.splitext(osp.basename(p))[0]
+                             for p in configs), configs))
+        for step, res in results.items():
+            for name, reference in res:
+                if name in paths_of:
+                    fresh[(step, name, reference)] = fresh_process_memory(
+                        args, paths_of[name], reference, step)
+
     mem_kind = PeakMemory(args.device).kind
+    print(f'\n{mem_kind}: the highest during a call (the process: models and '
+          'libraries included); added: its rise during the call'
+          + ('; fresh process: the peak of a process that ran only that '
+             'path (one warm-up, one call)' if fresh else ''))
     for step, res in results.items():
         title = ('forward (eval, no grad)' if step == 'forward' else
                  'training step (forward, backward, Adam)')
         print(f'\n{title}:')
-        header = ['config', 'path', 'wall s', 'CPU s', mem_kind]
+        header = ['config', 'path', 'wall s', 'CPU s', mem_kind, 'added']
+        if fresh:
+            header += ['fresh process']
         if args.compare_reference:
-            header += ['reference / bpfn (wall, CPU)']
+            header += ['reference / bpfn (wall, CPU, memory)']
         rows = [header]
         for (name, reference), r in res.items():
             row = [name, 'reference' if reference else 'bpfn',
-                   f'{r["wall"]:.3f}', f'{r["cpu"]:.3f}', _gib(r['peak'])]
+                   f'{r["wall"]:.3f}', f'{r["cpu"]:.3f}', _gib(r['peak']),
+                   _gib(r['added'])]
+            if fresh:
+                value = fresh.get((step, name, reference))
+                row += [_gib(value) if value else '-']
             if args.compare_reference:
                 if reference:
                     fast = res[(name, False)]
+                    # Memory: of the fresh processes where measured.
+                    mine = fresh.get((step, name, True)) or r['peak']
+                    theirs = fresh.get((step, name, False)) or fast['peak']
                     row += [f'{r["wall"] / fast["wall"]:.2f}x, '
-                            f'{r["cpu"] / fast["cpu"]:.2f}x']
+                            f'{r["cpu"] / fast["cpu"]:.2f}x, '
+                            f'{mine / theirs:.2f}x']
                 else:
                     row += ['']
             rows.append(row)
@@ -408,6 +488,22 @@ def main(argv: Optional[List[str]] = None) -> int:
                 ratio = res[(name, False)]['wall'] / res[key]['wall']
                 print(f'{name}: distillation step / student-only step = '
                       f'{ratio:.2f}x (wall)')
+    if args.json:
+        report = dict(
+            device=args.device, device_name=device_name,
+            torch=torch.__version__, threads=torch.get_num_threads(),
+            batch_size=args.batch_size, points=args.points, runs=args.runs,
+            same_outputs=ok if args.compare_reference else None,
+            checks=checks,
+            results=[
+                dict(step=step, config=name,
+                     path='reference' if reference else 'bpfn',
+                     fresh_peak=fresh.get((step, name, reference)), **r)
+                for step, res in results.items()
+                for (name, reference), r in res.items()
+            ])
+        with open(args.json, 'w') as f:
+            json.dump(report, f, indent=1)
     if args.compare_reference and not ok:
         print('\nbpfn and the reference path gave different outputs')
         return 1
