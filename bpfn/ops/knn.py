@@ -328,7 +328,9 @@ def _k_smallest(values: Tensor, k: int) -> Tuple[Tensor, Tensor]:
 
     For small ``k``, ``k`` passes of ``min`` (each masking its pick) are
     several times faster on CPU than ``topk`` over short rows; the values
-    are the same multiset. The order within a row is unspecified.
+    are the same multiset. The order within a row is unspecified, and in a
+    row of fewer than ``k`` finite values the positions of the infinite
+    picks may repeat.
     """
     if k > SMALL_K or values.device.type != 'cpu':
         return values.topk(k, dim=-1, largest=False, sorted=False)
@@ -421,17 +423,19 @@ def _select(k: int, dist: Tensor, ref_idx: Tensor, bound: Tensor,
             sub, blocks = dist.view(rows, cols), None
         else:
             # The ``num`` blocks of smallest minimum: all blocks within the
-            # bound, and others that cannot matter.
-            blocks = _k_smallest(block_min[run], num)[1]
+            # bound, and others that cannot matter. topk, whose picks are
+            # distinct even among infinite (padding) minima.
+            blocks = block_min[run].topk(num, dim=-1, largest=False,
+                                         sorted=False)[1]
             sub = flat.index_select(
                 0, (run.unsqueeze(1) * width + blocks).flatten()).view(
                     -1, num * block_size)
         if sub.shape[1] > k:
             val, pos = _smallest_with_next(sub, k)
-            run_tie = (val[:, :k].amax(-1) == val[:, k]) | torch.isinf(
-                val[:, k])
+            kth = val[:, :k].amax(-1)
+            run_tie = (kth == val[:, k]) | torch.isinf(kth)
             val, pos = val[:, :k], pos[:, :k]
-        else:  # only k candidates (B * M = k with padding): tied if any inf
+        else:  # as many candidates as neighbours: all of them
             val, pos = sub, torch.arange(k, device=sub.device).expand_as(sub)
             run_tie = torch.isinf(val).any(-1)
         if blocks is not None:

@@ -232,3 +232,14 @@ def test_knn_blocked_equals_dense_cuda():
     ref = (torch.rand(2, 3000, 3, generator=gen) * 10).cuda()
     query = (torch.rand(2, 2000, 3, generator=gen) * 10).cuda()
     _assert_same_neighbours(ref, query, 16, max_elements=2**22)
+
+
+def test_knn_blocked_on_a_real_scene(bpfn_reference):
+    # Level 1 of the reference scene (its 2048 farthest points): query
+    # blocks whose candidate runs ask for more blocks than they have, which
+    # must not pick a block twice.
+    pc1 = bpfn_reference['pc1']
+    level1 = pc1[:, bpfn_reference['fps_idx_pc1'][0][0].long()]
+    for k in (3, 9, 16, 32):
+        idx, _ = _assert_same_neighbours(level1, level1, k)
+        assert (idx.sort(-1)[0].diff(dim=-1) > 0).all()  # no repeats
