@@ -422,7 +422,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                     fn = train_step_fn(models[name], inputs, samples,
                                        reference)
                 fns[(name, reference)] = fn
-            if step == 'train' and name in distill and not args.compare_reference:
+            if (step == 'train' and name in distill
+                    and not args.compare_reference):
                 student = MODELS.build(copy.deepcopy(distill[name])).to(
                     args.device)
                 fns[(name + ' (student only)', False)] = train_step_fn(
@@ -477,11 +478,15 @@ def main(argv: Optional[List[str]] = None) -> int:
         base = osp.splitext(osp.basename(TEACHER_CONFIG))[0]
         if len(nets) > 1 and (base, False) in res:
             teacher = res[(base, False)]
-            print(f'bpfn {step} time relative to the teacher '
-                  '(wall, CPU): ' + ', '.join(
-                      f'{name} {res[(name, False)]["wall"] / teacher["wall"]:.2f}x'
-                      f' {res[(name, False)]["cpu"] / teacher["cpu"]:.2f}x'
-                      for name in nets if name != base))
+            ratios = []
+            for name in nets:
+                if name != base:
+                    mine = res[(name, False)]
+                    wall = mine['wall'] / teacher['wall']
+                    cpu = mine['cpu'] / teacher['cpu']
+                    ratios.append(f'{name} {wall:.2f}x {cpu:.2f}x')
+            print(f'bpfn {step} time relative to the teacher (wall, CPU): ' +
+                  ', '.join(ratios))
         for name in distill:
             key = (name + ' (student only)', False)
             if key in res:

@@ -32,7 +32,7 @@ from typing import List, Optional
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TEACHER = osp.join(REPO, 'configs', 'bpfn', 'bpfn_ft3d.py')
 
-TRAIN_CONFIG = '''# Teacher training on synthetic scenes: written by gpu_check.py.
+TRAIN_CONFIG = '''# Teacher training on synthetic scenes (gpu_check.py).
 _base_ = [{teacher!r}]
 num_points = 8192
 pipe = [dict(type='RandomSampleFlowPoints', num_points=num_points),
