@@ -1,6 +1,14 @@
-"""Farthest point sampling in plain PyTorch."""
+"""Farthest point sampling."""
+import numpy as np
 import torch
 from torch import Tensor
+
+from .reference import use_reference
+from .threads import cpu_threads
+
+# Fewest values of a sampling step's tensors (B * N * 3) for which the torch
+# loop uses more than one CPU thread.
+FPS_PARALLEL_MIN_ELEMENTS = 2**20
 
 
 def furthest_point_sample(xyz: Tensor, num_samples: int) -> Tensor:
@@ -10,6 +18,13 @@ def furthest_point_sample(xyz: Tensor, num_samples: int) -> Tensor:
     distance to the chosen set (initialised to 1e10) and picks the first
     index of its maximum. The loop runs over the samples; every step is
     vectorised over the batch and the points.
+
+    On CPU (float32 / float64) the loop runs on NumPy views of the same
+    memory: its per-call overhead is a fraction of a torch operator's, which
+    dominates steps this small, and it runs on one thread (no
+    synchronisation per step). Its arithmetic is the same IEEE operations
+    in the same order (squares, then ``(dx^2 + dy^2) + dz^2``), so the
+    samples are identical.
 
     Args:
         xyz (Tensor): Points, shape (B, N, 3).
@@ -22,27 +37,66 @@ def furthest_point_sample(xyz: Tensor, num_samples: int) -> Tensor:
     if num_samples > num_points:
         raise ValueError(f'furthest_point_sample: cannot pick {num_samples} '
                          f'points from a cloud of {num_points}')
-    device = xyz.device
+    if use_reference():
+        return furthest_point_sample_reference(xyz, num_samples)
     with torch.no_grad():  # indices only: no graph to record
         coords = xyz.detach().transpose(1, 2).contiguous()  # B, 3, N
-        flat = xyz.detach().reshape(batch * num_points, 3)
-        offsets = torch.arange(batch, device=device) * num_points
-        min_dist = torch.full((batch, num_points), 1e10, dtype=xyz.dtype,
+        if (coords.device.type == 'cpu'
+                and coords.dtype in (torch.float32, torch.float64)):
+            return _fps_numpy(coords, num_samples)
+        return _fps_torch(coords, num_samples)
+
+
+def _fps_numpy(coords: Tensor, num_samples: int) -> Tensor:
+    """The sampling loop on (B, 3, N) CPU coordinates, in NumPy."""
+    points = coords.numpy()
+    batch, _, num_points = points.shape
+    min_dist = np.full((batch, num_points), 1e10, dtype=points.dtype)
+    diff = np.empty_like(points)
+    dist = np.empty_like(min_dist)
+    rows = np.arange(batch)
+    farthest = np.zeros(batch, dtype=np.int64)
+    chosen = np.zeros((batch, num_samples), dtype=np.int64)
+    for i in range(1, num_samples):
+        np.subtract(points, points[rows, :, farthest][:, :, None], out=diff)
+        np.multiply(diff, diff, out=diff)
+        np.add(diff[:, 0], diff[:, 1], out=dist)
+        np.add(dist, diff[:, 2], out=dist)
+        np.minimum(min_dist, dist, out=min_dist)
+        farthest = min_dist.argmax(axis=1)
+        chosen[:, i] = farthest
+    return torch.from_numpy(chosen)
+
+
+def _fps_torch(coords: Tensor, num_samples: int) -> Tensor:
+    """The sampling loop on (B, 3, N) coordinates, in torch."""
+    batch, _, num_points = coords.shape
+    device = coords.device
+    # A long serial loop of small steps: on CPU, more threads would only add
+    # a synchronisation to every step (and stall it when the cores are
+    # busy), so small clouds are sampled on one thread.
+    serial = (device.type == 'cpu'
+              and batch * num_points * 3 < FPS_PARALLEL_MIN_ELEMENTS)
+    with cpu_threads(1 if serial else None):
+        # 1e10, or the largest value of a half-precision type.
+        start = min(1e10, torch.finfo(coords.dtype).max)
+        min_dist = torch.full((batch, num_points), start, dtype=coords.dtype,
                               device=device)
         # Buffers reused by every step.
         diff = torch.empty_like(coords)
         dist = torch.empty_like(min_dist)
-        chosen = torch.zeros(batch, num_samples, dtype=torch.long,
-                             device=device)
-        farthest = torch.zeros(batch, dtype=torch.long, device=device)
-        for i in range(1, num_samples):
-            centroid = flat.index_select(0, farthest + offsets)
-            torch.sub(coords, centroid.unsqueeze(-1), out=diff)
+        farthest = torch.zeros(batch, 1, 1, dtype=torch.long, device=device)
+        chosen = [farthest.view(batch)]
+        # Six kernels a step: the centroid, its squared distances, the
+        # running minimum and its first maximum.
+        for _ in range(1, num_samples):
+            centroid = torch.gather(coords, 2, farthest.expand(batch, 3, 1))
+            torch.sub(coords, centroid, out=diff)
             torch.sum(diff.square_(), 1, out=dist)
             torch.minimum(min_dist, dist, out=min_dist)
-            farthest = torch.argmax(min_dist, dim=-1)
-            chosen[:, i] = farthest
-    return chosen
+            farthest = torch.argmax(min_dist, dim=-1).view(batch, 1, 1)
+            chosen.append(farthest.view(batch))
+    return torch.stack(chosen, dim=1)
 
 
 def furthest_point_sample_brute_force(xyz: Tensor,
@@ -57,3 +111,33 @@ def furthest_point_sample_brute_force(xyz: Tensor,
             chosen.append(int(torch.argmax(dist)))
         out.append(torch.tensor(chosen))
     return torch.stack(out)
+
+
+@torch.no_grad()
+def furthest_point_sample_reference(xyz: Tensor, num_samples: int) -> Tensor:
+    """The plain loop of the original operator, vectorised over the batch.
+
+    The same samples as :func:`furthest_point_sample`, one step at a time
+    with fresh tensors (see :func:`bpfn.ops.reference_algorithms`).
+
+    Args:
+        xyz (Tensor): Points, shape (B, N, 3).
+        num_samples (int): Number of points to pick, ``S``.
+
+    Returns:
+        Tensor: Indices into N, shape (B, S), int64.
+    """
+    batch, num_points, _ = xyz.shape
+    batch_idx = torch.arange(batch, device=xyz.device)
+    chosen = torch.zeros(batch, num_samples, dtype=torch.long,
+                         device=xyz.device)
+    min_dist = torch.full((batch, num_points), 1e10, dtype=xyz.dtype,
+                          device=xyz.device)
+    farthest = torch.zeros(batch, dtype=torch.long, device=xyz.device)
+    for i in range(1, num_samples):
+        centroid = xyz[batch_idx, farthest].view(batch, 1, 3)
+        dist = torch.sum((xyz - centroid)**2, -1)
+        min_dist = torch.minimum(min_dist, dist)
+        farthest = torch.argmax(min_dist, -1)
+        chosen[:, i] = farthest
+    return chosen

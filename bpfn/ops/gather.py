@@ -2,6 +2,8 @@
 import torch
 from torch import Tensor
 
+from .reference import use_reference
+
 
 def gather_points(points: Tensor, idx: Tensor) -> Tensor:
     """Pick per-point values by index.
@@ -13,6 +15,10 @@ def gather_points(points: Tensor, idx: Tensor) -> Tensor:
     Returns:
         Tensor: Shape (B, S, C) or (B, S, K, C).
     """
+    if use_reference():
+        # The original's port: plain advanced indexing.
+        batch_idx = torch.arange(points.shape[0], device=idx.device)
+        return points[batch_idx.view((-1, ) + (1, ) * (idx.dim() - 1)), idx]
     batch, num_points, channels = points.shape
     offset = torch.arange(batch, device=idx.device, dtype=idx.dtype)
     offset = (offset * num_points).view((batch, ) + (1, ) * (idx.dim() - 1))

@@ -1,4 +1,5 @@
 """Exact k-nearest-neighbour search, chunked so that memory stays bounded."""
+import bisect
 from typing import List, Optional, Tuple, Union
 
 import torch
@@ -6,7 +7,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .chunking import point_chunks
-from .point_blocks import PointBlocks, kd_blocks
+from .point_blocks import PointBlocks, all_finite, cloud_blocks
+from .reference import use_reference
 
 # Largest number of distance entries held at once by one chunk of queries
 # (B * chunk * M). On CPU a chunk that stays in cache (2**20 float32 values,
@@ -64,6 +66,14 @@ BLOCKED_MIN_PAIRS = 2**22
 QUERY_BLOCK_SIZE = 16
 REF_BLOCK_SIZE = 16
 NEAR_FACTOR = 2
+# Each query of a block ranks only the candidates within its own bound,
+# in runs of rows whose numbers of candidate blocks grow by at most this
+# factor (each run is padded to its largest).
+RUN_GROWTH = 1.25
+# Up to this many smallest values of a row are found by passes of ``min``
+# (each masking its pick) instead of ``topk``: several times faster on CPU
+# for so few.
+SMALL_K = 5
 
 
 def knn(k: int,
@@ -100,7 +110,8 @@ def knn(k: int,
 
     Returns:
         Tensor | tuple[Tensor, Tensor]: Indices into ``ref``, shape
-        (B, S, K), int64 (and squared distances (B, S, K) when asked).
+        (B, S, K), int64 (and squared distances (B, S, K), without
+        gradient, when asked).
     """
     num_query, num_ref = query.shape[1], ref.shape[1]
     if k > num_ref:
@@ -109,16 +120,21 @@ def knn(k: int,
     if method not in ('auto', 'dense', 'blocked'):
         raise ValueError(f"knn: unknown method {method!r}, expected 'auto', "
                          "'dense' or 'blocked'")
-    max_elements = max_elements or default_max_elements(query.device)
-    if method == 'auto':
-        blocked = (query.device.type == 'cpu'
-                   and num_query * num_ref >= BLOCKED_MIN_PAIRS
-                   and num_ref >= 4 * k)
-        method = 'blocked' if blocked else 'dense'
-    if method == 'blocked':
-        idx, dist = knn_blocked(k, ref, query, max_elements)
-    else:
-        idx, dist = knn_dense(k, ref, query, max_elements)
+    with torch.no_grad():  # indices only: no graph to record
+        ref, query = ref.detach(), query.detach()
+        if use_reference():
+            idx, dist = knn_reference(k, ref, query)
+            return (idx, dist) if return_dist else idx
+        max_elements = max_elements or default_max_elements(query.device)
+        if method == 'auto':
+            blocked = (query.device.type == 'cpu'
+                       and num_query * num_ref >= BLOCKED_MIN_PAIRS
+                       and num_ref >= 4 * k)
+            method = 'blocked' if blocked else 'dense'
+        if method == 'blocked':
+            idx, dist = knn_blocked(k, ref, query, max_elements)
+        else:
+            idx, dist = knn_dense(k, ref, query, max_elements)
     return (idx, dist) if return_dist else idx
 
 
@@ -150,6 +166,17 @@ def knn_dense(k: int,
     if len(idx_chunks) == 1:
         return idx_chunks[0], dist_chunks[0]
     return torch.cat(idx_chunks, dim=1), torch.cat(dist_chunks, dim=1)
+
+
+def _rows(table: Tensor, batch_idx: Tensor, block_idx: Tensor) -> Tensor:
+    """``table[batch_idx, block_idx]`` for a (B, nb, ...) table.
+
+    One ``index_select`` of whole rows, faster on CPU than advanced indexing.
+    """
+    batch, num_blocks = table.shape[:2]
+    flat = table.reshape(batch * num_blocks, -1)
+    pick = (batch_idx * num_blocks + block_idx).reshape(-1)
+    return flat.index_select(0, pick).view(*block_idx.shape, *table.shape[2:])
 
 
 def _block_distances(query: PointBlocks, ref: PointBlocks, batch_idx: Tensor,
@@ -188,17 +215,17 @@ def _block_distances(query: PointBlocks, ref: PointBlocks, batch_idx: Tensor,
             query, ref, batch_idx.repeat(twin), query_block.repeat(twin),
             ref_blocks.repeat(twin, 1), ref_block_valid.repeat(twin, 1))
         return dist[:num_blocks], ref_idx[:num_blocks]
-    rows = batch_idx.unsqueeze(1)
-    ref_points = ref.points[rows, ref_blocks].flatten(1, 2)
-    ref_sq = ref.sq_norms[rows, ref_blocks]
-    valid = ref.valid[rows, ref_blocks] & ref_block_valid.unsqueeze(-1)
+    rows = batch_idx.unsqueeze(1).expand_as(ref_blocks)
+    ref_points = _rows(ref.points, rows, ref_blocks).flatten(1, 2)
+    valid = _rows(ref.valid, rows, ref_blocks) & ref_block_valid.unsqueeze(-1)
     # Padding gets an infinite norm, hence an infinite distance.
-    ref_sq = ref_sq.masked_fill(~valid, float('inf')).flatten(1)
-    dist = torch.bmm(-2 * query.points[batch_idx, query_block],
+    ref_sq = _rows(ref.sq_norms, rows, ref_blocks).masked_fill_(
+        ~valid, float('inf')).flatten(1)
+    dist = torch.bmm(-2 * _rows(query.points, batch_idx, query_block),
                      ref_points.transpose(1, 2))
-    dist += query.sq_norms[batch_idx, query_block].unsqueeze(-1)
+    dist += _rows(query.sq_norms, batch_idx, query_block).unsqueeze(-1)
     dist += ref_sq.unsqueeze(1)
-    return dist, ref.order[rows, ref_blocks].flatten(1)
+    return dist, _rows(ref.order, rows, ref_blocks).flatten(1)
 
 
 def _chunks_by_cost(costs: List[int], per_unit: int,
@@ -219,39 +246,48 @@ def _chunks_by_cost(costs: List[int], per_unit: int,
     return runs
 
 
-def _needed_blocks(k: int, qb: PointBlocks, rb: PointBlocks, ref_sq: Tensor,
-                   query_sq: Tensor, max_elements: int) -> Tensor:
+def _needed_blocks(k: int, qb: PointBlocks, rb: PointBlocks,
+                   max_elements: int) -> Tuple[Tensor, Tensor]:
     """Which reference blocks may hold a neighbour of each query block.
 
-    1. A bound of each query block's k-th distances: the largest k-th
-       distance of its queries among the reference blocks nearest to its
-       centre, which hold about ``NEAR_FACTOR * k`` points (infinite when
-       they hold fewer than ``k`` real points).
-    2. A reference block is needed when its bounding box comes within that
-       bound of the query block's box. The margin covers the float32
-       rounding of the computed distances (a few units of 2**-24 relative
-       to ``|a|^2 + |b|^2``) with a wide safety factor.
+    1. A bound of each query's ``k``-th distance: its ``k``-th distance
+       among the reference blocks nearest to its block's centre, which hold
+       about ``NEAR_FACTOR * k`` points (infinite when they hold fewer than
+       ``k`` real points). These distances are bitwise the dense ones, so
+       the bound is never below the query's true ``k``-th distance.
+    2. A reference block is needed when its bounding box comes within the
+       largest bound of the block's queries of the query block's box. The
+       margin covers the float32 rounding of the computed distances (a few
+       units of 2**-24 relative to ``|a|^2 + |b|^2``) with a wide safety
+       factor.
 
     Args:
         k (int): Number of neighbours ``K``.
         qb (PointBlocks): Query blocks, ``nq`` per cloud.
         rb (PointBlocks): Reference blocks, ``nr`` per cloud.
-        ref_sq (Tensor): Squared norms of the references, (B, M).
-        query_sq (Tensor): Squared norms of the queries, (B, S).
         max_elements (int): Bound on the values held at once.
 
     Returns:
-        Tensor: Mask (B * nq, nr), row ``b * nq + i`` for query block ``i``
-        of cloud ``b``.
+        tuple[Tensor, Tensor]: Mask (B * nq, nr), row ``b * nq + i`` for
+        query block ``i`` of cloud ``b``, and the bound of every query
+        (B * nq, bs) in the same rows.
     """
     batch, num_qb, qbs = qb.order.shape
     num_rb, rbs = rb.order.shape[1:]
     device = qb.points.device
     num_near = min(num_rb, -(-max(NEAR_FACTOR * k, MIN_PRODUCT_COLS) // rbs))
-    slack = 2**-16 * (ref_sq.amax(1) + query_sq.amax(1))
+    slack = 2**-16 * (rb.sq_norms.flatten(1).amax(1) +
+                      qb.sq_norms.flatten(1).amax(1))
     r_centre = (rb.lower + rb.upper) / 2
+    # Box corners axis-first, (B, 3, n): the gaps are computed one axis at a
+    # time on (n_q, n_r) planes.
+    q_lower, q_upper = qb.lower.transpose(1, 2), qb.upper.transpose(1, 2)
+    r_lower = rb.lower.transpose(1, 2).unsqueeze(2)
+    r_upper = rb.upper.transpose(1, 2).unsqueeze(2)
     need = torch.empty(batch, num_qb, num_rb, dtype=torch.bool,
                        device=device)
+    bound = torch.empty(batch, num_qb, qbs, dtype=qb.points.dtype,
+                        device=device)
     per_block = batch * max(3 * num_rb, num_near * qbs * rbs)
     for part in point_chunks(num_qb, per_block, max_elements):
         lower, upper = qb.lower[:, part], qb.upper[:, part]  # B,n,3
@@ -263,13 +299,156 @@ def _needed_blocks(k: int, qb: PointBlocks, rb: PointBlocks, ref_sq: Tensor,
         near = near.flatten(0, 1)
         dist, _ = _block_distances(qb, rb, b, blk, near,
                                    torch.ones_like(near, dtype=torch.bool))
-        kth = dist.topk(k, dim=-1, largest=False, sorted=False)[0].amax(-1)
-        limit = kth.amax(-1).view(batch, num) * (1 + 2**-16) + slack[:, None]
-        gap = torch.maximum(lower.unsqueeze(2) - rb.upper.unsqueeze(1),
-                            rb.lower.unsqueeze(1) - upper.unsqueeze(2))
-        need[:, part] = (gap.clamp_min(0).square().sum(-1) <=
-                         limit.unsqueeze(-1))
-    return need.view(batch * num_qb, num_rb)
+        kth = _k_smallest(dist.view(-1, dist.shape[-1]), k)[0].amax(-1)
+        kth = kth.view(batch, num, qbs)
+        bound[:, part] = kth
+        limit = kth.amax(-1) * (1 + 2**-16) + slack[:, None]
+        gap_sq = None
+        for axis in range(3):
+            gap = torch.maximum(
+                q_lower[:, axis, part].unsqueeze(-1) - r_upper[:, axis],
+                r_lower[:, axis] - q_upper[:, axis, part].unsqueeze(-1))
+            gap = gap.clamp_min_(0).square_()
+            gap_sq = gap if gap_sq is None else gap_sq.add_(gap)
+        need[:, part] = gap_sq <= limit.unsqueeze(-1)
+    return need.view(batch * num_qb, num_rb), bound.view(batch * num_qb, qbs)
+
+
+def _block_min(dist: Tensor) -> Tensor:
+    """Smallest value over the last dimension, a power of two, by halving
+    (faster on CPU than ``amin`` over a short last dimension)."""
+    while dist.shape[-1] > 1 and dist.shape[-1] % 2 == 0:
+        half = dist.shape[-1] // 2
+        dist = torch.minimum(dist[..., :half], dist[..., half:])
+    return dist.amin(-1)
+
+
+def _k_smallest(values: Tensor, k: int) -> Tuple[Tensor, Tensor]:
+    """The ``k`` smallest values of each row of (R, W) and their positions.
+
+    For small ``k``, ``k`` passes of ``min`` (each masking its pick) are
+    several times faster on CPU than ``topk`` over short rows; the values
+    are the same multiset. The order within a row is unspecified, and in a
+    row of fewer than ``k`` finite values the positions of the infinite
+    picks may repeat.
+    """
+    if k > SMALL_K or values.device.type != 'cpu':
+        return values.topk(k, dim=-1, largest=False, sorted=False)
+    values = values.clone()
+    vals, poss = [], []
+    for _ in range(k):
+        val, pos = values.min(-1, keepdim=True)
+        values.scatter_(-1, pos, float('inf'))
+        vals.append(val)
+        poss.append(pos)
+    return torch.cat(vals, -1), torch.cat(poss, -1)
+
+
+def _smallest_with_next(values: Tensor, k: int) -> Tuple[Tensor, Tensor]:
+    """The ``k + 1`` smallest of each row, the largest of them last.
+
+    Columns ``[:k]`` hold the ``k`` smallest values (in any order) and their
+    positions, column ``k`` the next value: the ``k``-th ties with another
+    candidate exactly when the largest of the first ``k`` equals it.
+    """
+    val, pos = _k_smallest(values, k + 1)
+    # Swap each row's largest into the last column.
+    last = val.argmax(-1, keepdim=True)
+    row_last = torch.full_like(last, k)
+    val_last, pos_last = val.gather(-1, last), pos.gather(-1, last)
+    val.scatter_(-1, last, val.gather(-1, row_last))
+    pos.scatter_(-1, last, pos.gather(-1, row_last))
+    val.scatter_(-1, row_last, val_last)
+    pos.scatter_(-1, row_last, pos_last)
+    return val, pos
+
+
+def _select(k: int, dist: Tensor, ref_idx: Tensor, bound: Tensor,
+            block_size: int) -> Tuple[Tensor, Tensor, Tensor]:
+    """The ``k`` smallest distances of every row of query blocks' tiles.
+
+    Each query only ranks the reference blocks whose smallest distance is
+    within its bound (see :func:`_needed_blocks`): any point of another
+    block is farther than the bound, hence farther than the query's
+    ``k``-th distance, and can neither be a neighbour nor tie with one.
+    Rows are ranked in runs of similar numbers of such blocks, so that the
+    ``topk`` calls stay narrow.
+
+    Args:
+        k (int): Number of neighbours ``K``.
+        dist (Tensor): Distances (G, bs, C * block_size), bitwise the dense
+            ones, infinite on padding.
+        ref_idx (Tensor): Reference index of every column (G, C *
+            block_size).
+        bound (Tensor): Bound of every query's ``k``-th distance (G, bs).
+        block_size (int): Points per reference block.
+
+    Returns:
+        tuple[Tensor, Tensor, Tensor]: Distances (G * bs, K), reference
+        indices (G * bs, K), and whether the row's ``k``-th distance ties
+        with another candidate or is infinite (G * bs,).
+    """
+    num_blocks, qbs, cols = dist.shape
+    width = cols // block_size
+    rows = num_blocks * qbs
+    dist = dist.view(rows, width, block_size)
+    row_block = torch.arange(num_blocks, device=dist.device).repeat_interleave(
+        qbs)
+    # Each row ranks k + 1 candidates: the (k + 1)-th tells whether the
+    # k-th ties with another candidate.
+    min_width = -(-(k + 1) // block_size)
+    if width <= 2 * min_width + 2:
+        # Narrow enough already: rank whole rows.
+        runs = [(None, width)]
+    else:
+        block_min = _block_min(dist)  # rows, C
+        counts = (block_min <= bound.view(rows, 1)).sum(-1).clamp_(
+            min=min_width)
+        order = torch.argsort(counts)
+        sorted_counts = counts[order].tolist()
+        # Runs of rows of similar counts, each ranked at its largest.
+        runs, start = [], 0
+        while start < rows:
+            limit = min(width, max(sorted_counts[start],
+                                   int(RUN_GROWTH * sorted_counts[start])))
+            end = bisect.bisect_right(sorted_counts, limit, lo=start)
+            runs.append((order[start:end], sorted_counts[end - 1]))
+            start = end
+    values = dist.new_empty(rows, k)
+    nbr = torch.empty(rows, k, dtype=torch.long, device=dist.device)
+    tie = torch.empty(rows, dtype=torch.bool, device=dist.device)
+    flat = dist.view(rows * width, block_size)
+    for run, num in runs:
+        if run is None:
+            sub, blocks = dist.view(rows, cols), None
+        else:
+            # The ``num`` blocks of smallest minimum: all blocks within the
+            # bound, and others that cannot matter. topk, whose picks are
+            # distinct even among infinite (padding) minima.
+            blocks = block_min[run].topk(num, dim=-1, largest=False,
+                                         sorted=False)[1]
+            sub = flat.index_select(
+                0, (run.unsqueeze(1) * width + blocks).flatten()).view(
+                    -1, num * block_size)
+        if sub.shape[1] > k:
+            val, pos = _smallest_with_next(sub, k)
+            kth = val[:, :k].amax(-1)
+            run_tie = (kth == val[:, k]) | torch.isinf(kth)
+            val, pos = val[:, :k], pos[:, :k]
+        else:  # as many candidates as neighbours: all of them
+            val, pos = sub, torch.arange(k, device=sub.device).expand_as(sub)
+            run_tie = torch.isinf(val).any(-1)
+        if blocks is not None:
+            slot = torch.div(pos, block_size, rounding_mode='floor')
+            pos = pos + (torch.gather(blocks, 1, slot) - slot) * block_size
+        run_rows = row_block if run is None else row_block[run]
+        run_nbr = ref_idx.view(-1).index_select(
+            0, (run_rows.unsqueeze(1) * cols + pos).reshape(-1)).view_as(pos)
+        if run is None:
+            values, nbr, tie = val, run_nbr, run_tie
+        else:
+            values[run], nbr[run], tie[run] = val, run_nbr, run_tie
+    return values, nbr, tie
 
 
 def knn_blocked(k: int,
@@ -278,20 +457,23 @@ def knn_blocked(k: int,
                 max_elements: Optional[int] = None,
                 query_block_size: int = QUERY_BLOCK_SIZE,
                 ref_block_size: int = REF_BLOCK_SIZE) -> Tuple[Tensor, Tensor]:
-    """Exact search that skips reference blocks too far to hold a neighbour.
+    """Exact search that skips reference points too far to be neighbours.
 
-    Both clouds are cut into spatially compact blocks (:func:`kd_blocks`).
-    For every query block:
+    Both clouds are cut into spatially compact blocks (:func:`kd_blocks`;
+    inside :func:`~bpfn.ops.point_blocks.reuse_point_blocks` a cloud's
+    blocks are cut once and reused by every search on it). For every query
+    block:
 
-    1. an upper bound of its queries' ``k``-th distances comes from the few
-       reference blocks nearest to its centre;
-    2. every reference block whose bounding box lies within that bound (plus
-       a margin for float32 rounding) is searched; the others cannot hold a
-       neighbour;
-    3. the ``k`` smallest of those distances, which are bitwise the dense
-       ones, are the neighbours. A query whose ``k``-th distance equals
-       another candidate's is searched again densely, so that ties are
-       broken exactly as :func:`knn_dense` breaks them.
+    1. an upper bound of each query's ``k``-th distance comes from the few
+       reference blocks nearest to the block's centre;
+    2. every reference block whose bounding box lies within the largest of
+       those bounds (plus a margin for float32 rounding) gets its distances
+       computed, bitwise the dense ones; the others cannot hold a neighbour;
+    3. each query ranks only the blocks whose nearest point is within its
+       own bound (a candidate superset, usually a few times ``k``), and its
+       ``k`` smallest distances are the neighbours. A query whose ``k``-th
+       distance equals another candidate's is searched again densely, so
+       that ties are broken exactly as :func:`knn_dense` breaks them.
 
     Clouds of fewer than ``query_block_size`` queries, in half precision
     (whose rounding the margin of step 2 does not cover) or with non-finite
@@ -319,22 +501,20 @@ def knn_blocked(k: int,
     max_elements = max_elements or default_max_elements(query.device)
     if (query.shape[1] < query_block_size
             or query.dtype not in (torch.float32, torch.float64)
-            or not torch.isfinite(ref).all()
-            or not torch.isfinite(query).all()):
+            or not all_finite(ref) or not all_finite(query)):
         return knn_dense(k, ref, query, max_elements)
     batch, num_query, _ = query.shape
     device = query.device
-    ref_sq = torch.sum(ref**2, -1)
-    query_sq = torch.sum(query**2, -1)
-    rb = kd_blocks(ref, ref_sq, ref_block_size)
-    qb = kd_blocks(query, query_sq, query_block_size)
-    num_qb = qb.num_blocks
+    rb = cloud_blocks(ref, ref_block_size)
+    qb = cloud_blocks(query, query_block_size)
+    num_qb, qbs = qb.order.shape[1:]
     per_block = query_block_size * ref_block_size
     flat = torch.arange(batch * num_qb, device=device)
     flat_batch, flat_block = flat // num_qb, flat % num_qb
 
-    # 1-2. Reference blocks that may hold a neighbour of each query block.
-    need = _needed_blocks(k, qb, rb, ref_sq, query_sq, max_elements)
+    # 1-2. Reference blocks that may hold a neighbour of each query block,
+    # and each query's bound.
+    need, bound = _needed_blocks(k, qb, rb, max_elements)
     counts = need.sum(-1)
 
     # 3. Search each query block among its reference blocks, the blocks in
@@ -356,13 +536,11 @@ def knn_blocked(k: int,
         b, qblk = flat_batch[blocks], flat_block[blocks]
         dist, ref_idx = _block_distances(qb, rb, b, qblk, ref_blocks,
                                          block_valid)
-        values, pos = dist.topk(k, dim=-1, largest=False, sorted=False)
-        kth = values.amax(-1, keepdim=True)
-        tie = ((dist <= kth).sum(-1) > k) | torch.isinf(kth[..., 0])
-        nbr = torch.gather(ref_idx, 1, pos.flatten(1)).view_as(pos)
-        real = qb.valid[b, qblk]
-        clouds = b.unsqueeze(1).expand_as(real)[real]
-        queries = qb.order[b, qblk][real]
+        values, nbr, tie = _select(k, dist, ref_idx, bound[blocks],
+                                   rb.order.shape[2])
+        real = _rows(qb.valid, b, qblk).flatten()
+        clouds = b.repeat_interleave(qbs)[real]
+        queries = _rows(qb.order, b, qblk).flatten()[real]
         out_idx[clouds, queries] = nbr[real]
         out_dist[clouds, queries] = values[real]
         tie = tie[real]
@@ -378,6 +556,25 @@ def knn_blocked(k: int,
         out_idx[i, queries] = idx[0]
         out_dist[i, queries] = dist[0]
     return out_idx, out_dist
+
+
+def knn_reference(k: int, ref: Tensor, query: Tensor) -> Tuple[Tensor, Tensor]:
+    """The original's search: the whole distance matrix, then ``topk``.
+
+    Args:
+        k (int): Number of neighbours ``K``.
+        ref (Tensor): Reference points, shape (B, M, 3).
+        query (Tensor): Query points, shape (B, S, 3).
+
+    Returns:
+        tuple[Tensor, Tensor]: Indices (B, S, K) and squared distances
+        (B, S, K).
+    """
+    dist = -2 * torch.matmul(query, ref.transpose(1, 2))
+    dist += torch.sum(query**2, -1).unsqueeze(-1)
+    dist += torch.sum(ref**2, -1).unsqueeze(1)
+    values, idx = torch.topk(dist, k, dim=-1, largest=False, sorted=False)
+    return idx, values
 
 
 def knn_brute_force(k: int, ref: Tensor, query: Tensor) -> Tensor:

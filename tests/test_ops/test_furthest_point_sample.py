@@ -1,8 +1,13 @@
 import pytest
 import torch
 
-from bpfn.ops import furthest_point_sample
-from bpfn.ops.furthest_point_sample import furthest_point_sample_brute_force
+import importlib
+
+from bpfn.ops import furthest_point_sample, reference_algorithms
+from bpfn.ops.furthest_point_sample import (
+    furthest_point_sample_brute_force, furthest_point_sample_reference)
+
+fps_module = importlib.import_module('bpfn.ops.furthest_point_sample')
 
 
 @pytest.mark.parametrize('num_points,num_samples', [(64, 16), (300, 97)])
@@ -26,3 +31,62 @@ def test_fps_ties_pick_first_index():
 def test_fps_too_many_samples():
     with pytest.raises(ValueError, match='cannot pick 5 points'):
         furthest_point_sample(torch.rand(1, 4, 3), 5)
+
+
+@pytest.mark.parametrize('batch, num_points', [(2, 500), (1, 33)])
+def test_fps_reference_loop_and_switch(batch, num_points):
+    gen = torch.Generator().manual_seed(batch)
+    xyz = torch.rand(batch, num_points, 3, generator=gen) * 20 - 10
+    expected = furthest_point_sample_brute_force(xyz, 20)
+    assert torch.equal(furthest_point_sample_reference(xyz, 20), expected)
+    with reference_algorithms():
+        assert torch.equal(furthest_point_sample(xyz, 20), expected)
+
+
+@pytest.mark.parametrize('parallel_min', [0, 2**20])
+@pytest.mark.parametrize('dtype', [torch.float32, torch.float64])
+def test_fps_torch_and_numpy_loops_agree(monkeypatch, parallel_min, dtype):
+    # The NumPy loop (CPU) and the torch loop (other devices; on CPU, on one
+    # thread for small clouds or on the caller's threads) pick the same
+    # points, bit for bit.
+    monkeypatch.setattr(fps_module, 'FPS_PARALLEL_MIN_ELEMENTS', parallel_min)
+    gen = torch.Generator().manual_seed(3)
+    xyz = (torch.rand(3, 700, 3, generator=gen) * 60 - 30).to(dtype)
+    coords = xyz.transpose(1, 2).contiguous()
+    before = torch.get_num_threads()
+    from_torch = fps_module._fps_torch(coords, 120)
+    assert torch.get_num_threads() == before
+    assert torch.equal(from_torch, fps_module._fps_numpy(coords, 120))
+    assert torch.equal(from_torch, furthest_point_sample(xyz, 120))
+    assert torch.equal(from_torch,
+                       furthest_point_sample_brute_force(xyz, 120))
+
+
+def test_fps_half_precision_uses_the_torch_loop():
+    gen = torch.Generator().manual_seed(5)
+    xyz = torch.rand(1, 200, 3, generator=gen).half()
+    coords = xyz.transpose(1, 2).contiguous()
+    assert torch.equal(furthest_point_sample(xyz, 30),
+                       fps_module._fps_torch(coords, 30))
+
+
+def test_fps_non_finite_points_agree():
+    xyz = torch.rand(2, 100, 3)
+    xyz[0, 7, 1] = float('nan')
+    xyz[1, 9, 2] = float('inf')
+    coords = xyz.transpose(1, 2).contiguous()
+    assert torch.equal(fps_module._fps_numpy(coords, 10),
+                       fps_module._fps_torch(coords, 10))
+
+
+def test_fps_ties_and_duplicates():
+    # Duplicated points and integer coordinates: equal distances everywhere,
+    # the first index of the maximum wins as in the brute force.
+    gen = torch.Generator().manual_seed(4)
+    xyz = torch.randint(0, 4, (2, 60, 3), generator=gen).float().repeat(
+        1, 2, 1)
+    expected = furthest_point_sample_brute_force(xyz, 40)
+    assert torch.equal(furthest_point_sample(xyz, 40), expected)
+    assert torch.equal(
+        fps_module._fps_torch(xyz.transpose(1, 2).contiguous(), 40),
+        expected)

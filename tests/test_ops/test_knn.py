@@ -1,8 +1,11 @@
 import pytest
 import torch
 
-from bpfn.ops import gather_points, group_points, knn, square_distance
-from bpfn.ops.knn import knn_blocked, knn_brute_force
+from bpfn.ops import (gather_points, group_points, knn, reference_algorithms,
+                      square_distance)
+from bpfn.ops.knn import (_k_smallest, knn_blocked, knn_brute_force,
+                          knn_dense, knn_reference)
+from bpfn.ops.point_blocks import reuse_point_blocks
 
 
 def test_square_distance_matches_definition():
@@ -122,6 +125,102 @@ def test_knn_blocked_non_finite_falls_back_to_dense():
     assert torch.equal(dense, blocked)
 
 
+def test_knn_blocked_nan_reference_falls_back_to_dense():
+    gen = torch.Generator().manual_seed(7)
+    ref = torch.rand(2, 700, 3, generator=gen)
+    query = torch.rand(2, 300, 3, generator=gen)
+    ref[1, 17, 0] = float('nan')
+    dense = knn(4, ref, query, method='dense')
+    blocked = knn(4, ref, query, method='blocked')
+    assert torch.equal(dense, blocked)
+
+
+@pytest.mark.parametrize('k', [1, 3, 4, 9, 32])
+def test_knn_blocked_ties_every_path(k):
+    # Integer coordinates (many equal distances): the small-k passes of min
+    # (k <= 3, ranking k + 1), topk, and the dense re-search of tied rows.
+    gen = torch.Generator().manual_seed(10 + k)
+    ref = torch.randint(0, 9, (2, 1300, 3), generator=gen).float()
+    query = torch.randint(0, 9, (2, 611, 3), generator=gen).float()
+    _assert_same_neighbours(ref, query, k)
+
+
+def test_knn_blocked_duplicates_beyond_k():
+    gen = torch.Generator().manual_seed(11)
+    # Every reference point 5 times, so that the 3 nearest of a query on a
+    # point tie among its 5 copies; and queries between clusters.
+    base = torch.rand(1, 300, 3, generator=gen) * 4
+    ref = base.repeat(1, 5, 1)
+    query = torch.cat([base[:, :200], base[:, :200] + 0.01], dim=1)
+    _assert_same_neighbours(ref, query, 3, query_block_size=16,
+                            ref_block_size=16)
+    _assert_same_neighbours(ref, query, 8)
+
+
+def test_knn_blocked_uneven_density():
+    gen = torch.Generator().manual_seed(12)
+    # A dense patch inside a sparse cloud: the queries of a block rank very
+    # different numbers of candidates (several runs per chunk), and sparse
+    # queries (as after farthest point sampling) span large blocks.
+    sparse = torch.rand(1, 1500, 3, generator=gen) * 50
+    dense = torch.rand(1, 2500, 3, generator=gen) + 20
+    ref = torch.cat([sparse, dense], dim=1)
+    query = ref[:, torch.randperm(4000, generator=gen)[:1237]]
+    for k in (2, 16, 33):
+        _assert_same_neighbours(ref, query, k, max_elements=2**16)
+
+
+def test_k_smallest_passes_equal_topk():
+    gen = torch.Generator().manual_seed(13)
+    values = torch.randint(0, 6, (50, 40), generator=gen).float()
+    values[:, 30:] = float('inf')  # padding
+    values[0] = float('inf')  # a row of padding only
+    for k in (1, 2, 4, 5, 9):
+        got, pos = _k_smallest(values, k)
+        expected = values.topk(k, dim=-1, largest=False)[0]
+        assert torch.equal(got.sort(-1)[0], expected.sort(-1)[0])
+        # Positions point at those values, each once where finite.
+        assert torch.equal(values.gather(1, pos), got)
+        finite = torch.isfinite(got).all(-1)
+        assert all(len(set(row.tolist())) == k for row in pos[finite])
+
+
+def test_reused_blocks_give_the_same_neighbours():
+    gen = torch.Generator().manual_seed(14)
+    pair = torch.rand(2, 3000, 3, generator=gen) * 10
+    query = pair + 0.1 * torch.randn(2, 3000, 3, generator=gen)
+    expected = [knn_dense(k, pair, query)[0].sort(-1)[0] for k in (3, 16)]
+    with reuse_point_blocks():
+        for k, exp in zip((3, 16), expected):
+            assert torch.equal(knn(k, pair, query).sort(-1)[0], exp)
+        # One cloud of the batch reuses the batch's blocks.
+        one = knn(16, pair[1:], query[1:]).sort(-1)[0]
+        assert torch.equal(one, expected[1][1:])
+        # A cloud changed in place is cut into blocks again.
+        pair.mul_(-1)
+        assert torch.equal(
+            knn(3, pair, query).sort(-1)[0],
+            knn_dense(3, pair, query)[0].sort(-1)[0])
+
+
+def test_knn_reference_path():
+    gen = torch.Generator().manual_seed(15)
+    ref = torch.rand(2, 3000, 3, generator=gen) * 10
+    query = torch.rand(2, 2000, 3, generator=gen) * 10
+    idx, dist = knn_reference(8, ref, query)
+    dense_idx, dense_dist = knn_dense(8, ref, query)
+    assert torch.equal(idx.sort(-1)[0], dense_idx.sort(-1)[0])
+    assert torch.equal(dist.sort(-1)[0], dense_dist.sort(-1)[0])
+    with reference_algorithms():
+        assert torch.equal(knn(8, ref, query), idx)
+
+
+def test_knn_records_no_graph():
+    ref = torch.rand(1, 200, 3, requires_grad=True)
+    idx, dist = knn(4, ref * 2, torch.rand(1, 50, 3), return_dist=True)
+    assert not dist.requires_grad and idx.dtype == torch.long
+
+
 def test_knn_unknown_method():
     with pytest.raises(ValueError, match="unknown method 'kdtree'"):
         knn(2, torch.rand(1, 5, 3), torch.rand(1, 3, 3), method='kdtree')
@@ -133,3 +232,14 @@ def test_knn_blocked_equals_dense_cuda():
     ref = (torch.rand(2, 3000, 3, generator=gen) * 10).cuda()
     query = (torch.rand(2, 2000, 3, generator=gen) * 10).cuda()
     _assert_same_neighbours(ref, query, 16, max_elements=2**22)
+
+
+def test_knn_blocked_on_a_real_scene(bpfn_reference):
+    # Level 1 of the reference scene (its 2048 farthest points): query
+    # blocks whose candidate runs ask for more blocks than they have, which
+    # must not pick a block twice.
+    pc1 = bpfn_reference['pc1']
+    level1 = pc1[:, bpfn_reference['fps_idx_pc1'][0][0].long()]
+    for k in (3, 9, 16, 32):
+        idx, _ = _assert_same_neighbours(level1, level1, k)
+        assert (idx.sort(-1)[0].diff(dim=-1) > 0).all()  # no repeats

@@ -1,52 +1,129 @@
-"""Speed and memory of a model: forward latency and one training step.
+"""Speed and memory of models: forward, training step, and the reference path.
 
 Examples::
 
-    # Forward latency and peak memory, B=1, 8192 points.
+    # Forward time and peak memory, B=1, 8192 points.
     python tools/analysis_tools/benchmark.py configs/bpfn/bpfn_ft3d.py
-    # One training step (forward, backward, optimizer) at B=2; for a
+    # A training step (forward, backward, optimizer) at B=2; for a
     # distillation config also the student-only step, and their ratio.
     python tools/analysis_tools/benchmark.py configs/kd/hint_wn4.py \
-        --train-step --batch-size 2
+        --steps train --batch-size 2
+    # bpfn against the original's algorithms (dense neighbour search, plain
+    # farthest point sampling loop, no chunks), same weights, for the
+    # teacher and every student, on 2 threads.
+    python tools/analysis_tools/benchmark.py --all --compare-reference \
+        --threads 2
 
-Targets on 2 CPU cores (8192 points, B=1 forward): teacher <= 1.5 s,
-WN4 <= 1.3 s; a distillation step <= 1.7x the student-only step.
+Every measurement interleaves what it compares (A, B, A, B, ...) in one
+process and reports medians of wall time and of process CPU time, so that
+the ratios hold on a busy machine even when the absolute times do not.
 """
 import argparse
 import copy
-import gc
+import glob
+import json
+import os
+import os.path as osp
 import resource
 import statistics
+import subprocess
 import sys
+import threading
 import time
-from typing import Callable, Dict
+from typing import Callable, Dict, List, Optional
 
 import torch
 from mmengine.config import Config, DictAction
 from mmengine.registry import init_default_scope
 
+from bpfn.ops import reference_algorithms
 from bpfn.registry import MODELS
 
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+TEACHER_CONFIG = osp.join('configs', 'bpfn', 'bpfn_ft3d.py')
+# The fixture tolerance of the comparison with the original (see
+# tests/test_models/test_flow_nets/test_bi_pointflownet.py).
+P99_TOLERANCE = 1e-4
+MAX_TOLERANCE = 2e-3
+LOSS_TOLERANCE = 1e-4
 
-def parse_args() -> argparse.Namespace:
+
+def physical_cores() -> int:
+    """Physical cores this process may run on (hyper-threads not counted).
+
+    Reads the core ids of the allowed CPUs from ``/proc/cpuinfo``; elsewhere
+    falls back to the number of allowed (or all) logical CPUs.
+    """
+    allowed = (os.sched_getaffinity(0)
+               if hasattr(os, 'sched_getaffinity') else None)
+    try:
+        cores, cpu, phys = set(), None, None
+        with open('/proc/cpuinfo') as f:
+            for line in f:
+                key, _, value = line.partition(':')
+                key = key.strip()
+                if key == 'processor':
+                    cpu, phys = int(value), None
+                elif key == 'physical id':
+                    phys = value.strip()
+                elif key == 'core id' and (allowed is None or cpu in allowed):
+                    cores.add((phys, value.strip()))
+        if cores:
+            return len(cores)
+    except (OSError, ValueError):
+        pass
+    return len(allowed) if allowed else (os.cpu_count() or 1)
+
+
+def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        description='Forward latency, training-step time and peak memory')
-    parser.add_argument('config', help='model or distillation config file')
+        description='Forward and training-step time and peak memory, '
+        'optionally against the reference path')
+    parser.add_argument('config', nargs='?',
+                        help='model or distillation config file')
+    parser.add_argument('--all', action='store_true',
+                        help='the teacher and every student of configs/bpfn')
+    parser.add_argument('--compare-reference', action='store_true',
+                        help='also run the original\'s algorithms (same '
+                        'weights), check that both give the same flows, and '
+                        'print both and their ratio')
+    parser.add_argument('--steps', choices=['forward', 'train', 'both'],
+                        default=None,
+                        help='what to time (default: forward; both with '
+                        '--compare-reference)')
+    parser.add_argument('--train-step', action='store_true',
+                        help='same as --steps train')
     parser.add_argument('--points', type=int, default=8192,
                         help='points per cloud (default 8192)')
     parser.add_argument('--batch-size', type=int, default=1)
     parser.add_argument('--runs', type=int, default=5,
-                        help='timed runs after warm-up (median reported)')
+                        help='timed runs of each path (medians reported)')
     parser.add_argument('--warmup', type=int, default=1)
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available()
                         else 'cpu')
     parser.add_argument('--threads', type=int, default=None,
-                        help='torch CPU threads (default: torch default)')
-    parser.add_argument('--train-step', action='store_true',
-                        help='time a training step instead of a forward')
+                        help='torch CPU threads (default: the physical cores '
+                        'this process may use)')
+    parser.add_argument('--fresh-memory', action='store_true',
+                        help='also measure each path\'s peak memory in a '
+                        'fresh process (one warm-up and one timed call; '
+                        'slower)')
+    parser.add_argument('--json', metavar='FILE',
+                        help='also write the results to FILE as JSON')
+    parser.add_argument('--memory-probe', nargs=2,
+                        metavar=('PATH', 'STEP'), help=argparse.SUPPRESS)
     parser.add_argument('--cfg-options', nargs='+', action=DictAction,
                         help='override config settings, key=value')
-    return parser.parse_args()
+    args = parser.parse_args(argv)
+    if not args.all and not args.config:
+        parser.error('give a config file or --all')
+    if args.train_step:
+        args.steps = 'train'
+    if args.steps is None:
+        args.steps = 'both' if args.compare_reference else 'forward'
+    if args.threads is not None and args.threads < 1:
+        parser.error(f'--threads must be at least 1, got {args.threads}')
+    return args
 
 
 def synthetic_batch(batch: int, points: int, device: str) -> tuple:
@@ -61,91 +138,381 @@ def synthetic_batch(batch: int, points: int, device: str) -> tuple:
     return inputs, samples
 
 
-def time_runs(fn: Callable[[], None], runs: int, warmup: int,
-              device: str) -> Dict[str, float]:
-    """Median / min seconds of ``fn`` after warm-up, and peak memory."""
-    for _ in range(warmup):
-        fn()
-    if device.startswith('cuda'):
-        torch.cuda.synchronize()
-        torch.cuda.reset_peak_memory_stats()
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
+def _rss_bytes() -> int:
+    with open('/proc/self/statm') as f:
+        return int(f.read().split()[1]) * os.sysconf('SC_PAGE_SIZE')
+
+
+class PeakMemory:
+    """Peak memory while the block runs: GPU memory allocated, or CPU RSS.
+
+    On CPU a thread samples the process's resident memory every
+    millisecond (``/proc/self/statm``); where that file is missing the
+    process's lifetime peak (``ru_maxrss``) is reported instead.
+    """
+
+    def __init__(self, device: str) -> None:
+        self.cuda = device.startswith('cuda')
+        self.peak = self.start = 0
+        self._stop = threading.Event()
+        self._thread = None
+
+    @property
+    def kind(self) -> str:
+        return 'peak GPU memory allocated' if self.cuda else 'peak RSS'
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.001):
+            self.peak = max(self.peak, _rss_bytes())
+
+    def __enter__(self) -> 'PeakMemory':
+        if self.cuda:
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+            self.start = torch.cuda.memory_allocated()
+        elif osp.exists('/proc/self/statm'):
+            self.peak = self.start = _rss_bytes()
+            self._thread = threading.Thread(target=self._sample, daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.cuda:
+            torch.cuda.synchronize()
+            self.peak = torch.cuda.max_memory_allocated()
+        elif self._thread is not None:
+            self._stop.set()
+            self._thread.join()
+            self.peak = max(self.peak, _rss_bytes())
+        else:
+            # ru_maxrss is in KiB on Linux.
+            self.peak = resource.getrusage(
+                resource.RUSAGE_SELF).ru_maxrss * 1024
+
+    @property
+    def added(self) -> int:
+        """Peak above the memory in use when the block started."""
+        return max(0, self.peak - self.start)
+
+
+def measure(fn: Callable[[], None], device: str) -> Dict[str, float]:
+    """Wall time, process CPU time (s) and peak memory (bytes) of ``fn``:
+    the peak and how far it rose above the memory in use before."""
+    with PeakMemory(device) as mem:
+        wall, cpu = time.perf_counter(), time.process_time()
         fn()
         if device.startswith('cuda'):
             torch.cuda.synchronize()
-        times.append(time.perf_counter() - start)
-    if device.startswith('cuda'):
-        peak = torch.cuda.max_memory_allocated() / 2**20
-        peak_kind = 'peak GPU memory allocated'
-    else:
-        # ru_maxrss is in KiB on Linux: the process's peak resident memory.
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        peak_kind = 'peak process RSS'
-    return dict(median=statistics.median(times), min=min(times), peak=peak,
-                peak_kind=peak_kind)
+        wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    return dict(wall=wall, cpu=cpu, peak=mem.peak, added=mem.added)
 
 
-def train_step_fn(model: torch.nn.Module, inputs: dict,
-                  samples: list) -> Callable[[], None]:
+def interleaved(fns: Dict[str, Callable[[], None]], runs: int, warmup: int,
+                device: str) -> Dict[str, Dict[str, float]]:
+    """Time several functions in turns (A, B, A, B, ...).
+
+    Returns:
+        dict: Per name, medians of ``wall`` and ``cpu`` seconds over the
+        runs, and the largest ``peak`` and ``added`` memory.
+    """
+    for _ in range(warmup):
+        for fn in fns.values():
+            fn()
+    samples = {name: [] for name in fns}
+    for _ in range(runs):
+        for name, fn in fns.items():
+            samples[name].append(measure(fn, device))
+    return {
+        name: dict(
+            wall=statistics.median(s['wall'] for s in runs_),
+            cpu=statistics.median(s['cpu'] for s in runs_),
+            peak=max(s['peak'] for s in runs_),
+            added=max(s['added'] for s in runs_))
+        for name, runs_ in samples.items()
+    }
+
+
+def forward_fn(net: torch.nn.Module, inputs: dict,
+               reference: bool) -> Callable[[], None]:
+
+    @torch.no_grad()
+    def forward() -> None:
+        net.eval()
+        with reference_algorithms(reference):
+            net(inputs, mode='tensor')
+
+    return forward
+
+
+def train_step_fn(model: torch.nn.Module, inputs: dict, samples: list,
+                  reference: bool) -> Callable[[], None]:
+    """Forward in ``'loss'`` mode, backward and an Adam step."""
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(params, lr=1e-4)
-    model.train()
 
     def step() -> None:
+        model.train()
         optimizer.zero_grad()
-        losses = model(inputs, samples, mode='loss')
-        sum(v for k, v in losses.items() if 'loss' in k).backward()
+        with reference_algorithms(reference):
+            losses = model(inputs, samples, mode='loss')
+            sum(v for k, v in losses.items() if 'loss' in k).backward()
         optimizer.step()
 
     return step
 
 
-def main() -> None:
-    args = parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    cfg = Config.fromfile(args.config)
-    if args.cfg_options:
-        cfg.merge_from_dict(args.cfg_options)
+def relative_point_error(pred: torch.Tensor,
+                         ref: torch.Tensor) -> torch.Tensor:
+    """Per point max |error| over x, y, z over the level's max |value|."""
+    err = (pred - ref).abs().amax(dim=1).flatten().double()
+    return err / ref.abs().max().double().clamp_min(1e-30)
+
+
+def compare_outputs(net: torch.nn.Module, inputs: dict,
+                    samples: list) -> Dict[str, object]:
+    """Run bpfn and the reference path once each and compare them.
+
+    Flows of every level (eval mode): the 99th percentile and the maximum of
+    the per-point relative error; sampling indices equal; the training loss
+    (train mode, no optimizer step) within a relative 1e-4.
+    """
+    outs = {}
+    for reference in (False, True):
+        with torch.no_grad(), reference_algorithms(reference):
+            outs[reference] = net.eval()(inputs, mode='tensor')
+    p99 = worst = 0.
+    for got, expected in zip(outs[False]['flows'], outs[True]['flows']):
+        err = relative_point_error(got.float(), expected.float())
+        p99 = max(p99, torch.quantile(err, 0.99).item())
+        worst = max(worst, err.max().item())
+    fps_equal = all(
+        torch.equal(a, b) for key in ('fps_idx_pc1', 'fps_idx_pc2')
+        for a, b in zip(outs[False][key], outs[True][key]))
+    losses = {}
+    for reference in (False, True):
+        with torch.no_grad(), reference_algorithms(reference):
+            losses[reference] = net.train()(inputs, samples,
+                                            mode='loss')['loss'].item()
+    net.eval()
+    loss_err = abs(losses[False] - losses[True]) / max(abs(losses[True]),
+                                                       1e-30)
+    same = (p99 <= P99_TOLERANCE and worst <= MAX_TOLERANCE and fps_equal
+            and loss_err <= LOSS_TOLERANCE)
+    return dict(p99=p99, max=worst, fps_equal=fps_equal, loss_err=loss_err,
+                same=same)
+
+
+def build(config: str, cfg_options: Optional[dict], device: str) -> tuple:
+    cfg = Config.fromfile(config)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
     init_default_scope(cfg.get('default_scope', 'bpfn'))
+    torch.manual_seed(0)  # the same weights on every run of the tool
+    model = MODELS.build(copy.deepcopy(cfg.model)).to(device)
+    return cfg, model
+
+
+def config_list(args: argparse.Namespace) -> List[str]:
+    if not args.all:
+        return [args.config]
+    folder = osp.join(REPO, 'configs', 'bpfn')
+    students = sorted(
+        p for p in glob.glob(osp.join(folder, '*.py'))
+        if osp.basename(p) != osp.basename(TEACHER_CONFIG))
+    return [osp.join(REPO, TEACHER_CONFIG)] + students
+
+
+def _gib(value: float) -> str:
+    return f'{value / 2**30:.2f} GiB'
+
+
+def print_table(rows: List[List[str]]) -> None:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for i, row in enumerate(rows):
+        print('  '.join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
+        if i == 0:
+            print('  '.join('-' * w for w in widths))
+
+
+def fresh_process_memory(args: argparse.Namespace, config: str,
+                         reference: bool, step: str) -> Optional[int]:
+    """Peak memory (bytes) of a new process running one path and step."""
+    cmd = [sys.executable, osp.abspath(__file__), config, '--memory-probe',
+           'reference' if reference else 'bpfn', step, '--points',
+           str(args.points), '--batch-size', str(args.batch_size),
+           '--device', args.device, '--threads',
+           str(torch.get_num_threads())]
+    if args.cfg_options:
+        cmd += ['--cfg-options'] + [f'{k}={v}'
+                                    for k, v in args.cfg_options.items()]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    for line in proc.stdout.splitlines():
+        if line.startswith('memory-probe '):
+            return int(line.split()[1])
+    print(f'memory probe of {config} failed: {proc.stderr[-2000:]}')
+    return None
+
+
+def memory_probe(args: argparse.Namespace) -> int:
+    """Child of :func:`fresh_process_memory`: print the peak, in bytes."""
+    path, step = args.memory_probe
+    torch.set_num_threads(args.threads or physical_cores())
+    cfg, model = build(args.config, args.cfg_options, args.device)
+    net = model.student if 'student' in cfg.model else model
     inputs, samples = synthetic_batch(args.batch_size, args.points,
                                       args.device)
-    print(f'config: {args.config}\ndevice: {args.device}, '
-          f'threads: {torch.get_num_threads()}, B={args.batch_size}, '
-          f'N={args.points}, runs: {args.runs} after {args.warmup} warm-up')
-    model_cfg = cfg.model
-    is_distiller = 'student' in model_cfg
-    model = MODELS.build(copy.deepcopy(model_cfg)).to(args.device)
-    if not args.train_step:
-        model.eval()
-        net = model.student if is_distiller else model
+    fn = (forward_fn(net, inputs, path == 'reference') if step == 'forward'
+          else train_step_fn(model, inputs, samples, path == 'reference'))
+    fn()
+    res = measure(fn, args.device)
+    print(f'memory-probe {res["peak"]}')
+    return 0
 
-        @torch.no_grad()
-        def forward() -> None:
-            net(inputs, mode='tensor')
 
-        res = time_runs(forward, args.runs, args.warmup, args.device)
-        print(f'forward latency: median {res["median"]:.3f} s, min '
-              f'{res["min"]:.3f} s; {res["peak_kind"]}: {res["peak"]:.0f} '
-              'MiB')
-        return
-    res = time_runs(train_step_fn(model, inputs, samples), args.runs,
-                    args.warmup, args.device)
-    print(f'training step: median {res["median"]:.3f} s, min '
-          f'{res["min"]:.3f} s; {res["peak_kind"]}: {res["peak"]:.0f} MiB')
-    if is_distiller:
-        del model
-        gc.collect()
-        student = MODELS.build(copy.deepcopy(model_cfg.student)).to(
-            args.device)
-        base = time_runs(train_step_fn(student, inputs, samples), args.runs,
-                         args.warmup, args.device)
-        ratio = res['median'] / base['median']
-        print(f'student-only step: median {base["median"]:.3f} s; '
-              f'distillation / student-only = {ratio:.2f}x '
-              '(target <= 1.7x on CPU)')
+def main(argv: Optional[List[str]] = None) -> int:
+    args = parse_args(argv)
+    if args.memory_probe:
+        return memory_probe(args)
+    threads = args.threads or physical_cores()
+    torch.set_num_threads(threads)
+    configs = config_list(args)
+    inputs, samples = synthetic_batch(args.batch_size, args.points,
+                                      args.device)
+    device_name = (torch.cuda.get_device_name(args.device)
+                   if args.device.startswith('cuda') else 'CPU')
+    print(f'device: {args.device} ({device_name}), torch '
+          f'{torch.__version__}, threads: {torch.get_num_threads()} '
+          f'({"--threads" if args.threads else "physical cores"}), '
+          f'B={args.batch_size}, N={args.points}, {args.runs} runs of each '
+          f'after {args.warmup} warm-up, interleaved; medians')
+    nets, models, distill = {}, {}, {}
+    for path in configs:
+        cfg, model = build(path, args.cfg_options, args.device)
+        name = osp.splitext(osp.basename(path))[0]
+        models[name] = model
+        is_distiller = 'student' in cfg.model
+        nets[name] = model.student if is_distiller else model
+        if is_distiller:
+            distill[name] = cfg.model.student
+    paths = [False, True] if args.compare_reference else [False]
+
+    ok, checks = True, {}
+    if args.compare_reference:
+        print('\nbpfn against the reference path (same weights):')
+        for name, net in nets.items():
+            res = compare_outputs(net, inputs, samples)
+            checks[name] = res
+            ok &= res['same']
+            print(f'  {name}: flows p99 {res["p99"]:.1e}, max '
+                  f'{res["max"]:.1e} (limits {P99_TOLERANCE:g}, '
+                  f'{MAX_TOLERANCE:g}); sampling indices '
+                  f'{"equal" if res["fps_equal"] else "DIFFERENT"}; loss '
+                  f'{res["loss_err"]:.1e} relative -> '
+                  f'{"same" if res["same"] else "NOT THE SAME"}')
+
+    steps = ['forward', 'train'] if args.steps == 'both' else [args.steps]
+    results = {}
+    for step in steps:
+        fns = {}
+        for name in nets:
+            for reference in paths:
+                if step == 'forward':
+                    fn = forward_fn(nets[name], inputs, reference)
+                else:
+                    fn = train_step_fn(models[name], inputs, samples,
+                                       reference)
+                fns[(name, reference)] = fn
+            if (step == 'train' and name in distill
+                    and not args.compare_reference):
+                student = MODELS.build(copy.deepcopy(distill[name])).to(
+                    args.device)
+                fns[(name + ' (student only)', False)] = train_step_fn(
+                    student, inputs, samples, False)
+        results[step] = interleaved(fns, args.runs, args.warmup, args.device)
+
+    fresh = {}
+    if args.fresh_memory:
+        paths_of = dict(zip((osp.splitext(osp.basename(p))[0]
+                             for p in configs), configs))
+        for step, res in results.items():
+            for name, reference in res:
+                if name in paths_of:
+                    fresh[(step, name, reference)] = fresh_process_memory(
+                        args, paths_of[name], reference, step)
+
+    mem_kind = PeakMemory(args.device).kind
+    print(f'\n{mem_kind}: the highest during a call (the process: models and '
+          'libraries included); added: its rise during the call'
+          + ('; fresh process: the peak of a process that ran only that '
+             'path (one warm-up, one call)' if fresh else ''))
+    for step, res in results.items():
+        title = ('forward (eval, no grad)' if step == 'forward' else
+                 'training step (forward, backward, Adam)')
+        print(f'\n{title}:')
+        header = ['config', 'path', 'wall s', 'CPU s', mem_kind, 'added']
+        if fresh:
+            header += ['fresh process']
+        if args.compare_reference:
+            header += ['reference / bpfn (wall, CPU, memory)']
+        rows = [header]
+        for (name, reference), r in res.items():
+            row = [name, 'reference' if reference else 'bpfn',
+                   f'{r["wall"]:.3f}', f'{r["cpu"]:.3f}', _gib(r['peak']),
+                   _gib(r['added'])]
+            if fresh:
+                value = fresh.get((step, name, reference))
+                row += [_gib(value) if value else '-']
+            if args.compare_reference:
+                if reference:
+                    fast = res[(name, False)]
+                    # Memory: of the fresh processes where measured.
+                    mine = fresh.get((step, name, True)) or r['peak']
+                    theirs = fresh.get((step, name, False)) or fast['peak']
+                    row += [f'{r["wall"] / fast["wall"]:.2f}x, '
+                            f'{r["cpu"] / fast["cpu"]:.2f}x, '
+                            f'{mine / theirs:.2f}x']
+                else:
+                    row += ['']
+            rows.append(row)
+        print_table(rows)
+        base = osp.splitext(osp.basename(TEACHER_CONFIG))[0]
+        if len(nets) > 1 and (base, False) in res:
+            teacher = res[(base, False)]
+            ratios = []
+            for name in nets:
+                if name != base:
+                    mine = res[(name, False)]
+                    wall = mine['wall'] / teacher['wall']
+                    cpu = mine['cpu'] / teacher['cpu']
+                    ratios.append(f'{name} {wall:.2f}x {cpu:.2f}x')
+            print(f'bpfn {step} time relative to the teacher (wall, CPU): ' +
+                  ', '.join(ratios))
+        for name in distill:
+            key = (name + ' (student only)', False)
+            if key in res:
+                ratio = res[(name, False)]['wall'] / res[key]['wall']
+                print(f'{name}: distillation step / student-only step = '
+                      f'{ratio:.2f}x (wall)')
+    if args.json:
+        report = dict(
+            device=args.device, device_name=device_name,
+            torch=torch.__version__, threads=torch.get_num_threads(),
+            batch_size=args.batch_size, points=args.points, runs=args.runs,
+            same_outputs=ok if args.compare_reference else None,
+            checks=checks,
+            results=[
+                dict(step=step, config=name,
+                     path='reference' if reference else 'bpfn',
+                     fresh_peak=fresh.get((step, name, reference)), **r)
+                for step, res in results.items()
+                for (name, reference), r in res.items()
+            ])
+        with open(args.json, 'w') as f:
+            json.dump(report, f, indent=1)
+    if args.compare_reference and not ok:
+        print('\nbpfn and the reference path gave different outputs')
+        return 1
+    return 0
 
 
 if __name__ == '__main__':

@@ -43,8 +43,12 @@ class Conv2dBlock(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """(..., C_in) -> (..., C_out): the 1x1 conv on the last dimension."""
-        return F.leaky_relu_(
-            pointwise(self.composed_module[0], x), LEAKY_RATE)
+        conv = self.composed_module[0]
+        # The activation runs in place on the whole 2D product, not on a
+        # view of it (whose gradient autograd would copy).
+        y = F.linear(x.reshape(-1, x.shape[-1]),
+                     conv.weight.reshape(conv.weight.shape[0], -1), conv.bias)
+        return F.leaky_relu_(y, LEAKY_RATE).view(*x.shape[:-1], -1)
 
 
 def pointwise(conv: nn.Module, x: Tensor) -> Tensor:

@@ -7,7 +7,20 @@ from torch import Tensor, nn
 
 from bpfn.ops import group_points, knn
 from bpfn.ops.chunking import chunk_elements, point_chunks
+from bpfn.ops.reference import use_reference
 from .conv_block import LEAKY_RATE, Conv2dBlock, pointwise
+
+
+def max_over_neighbors(x: Tensor) -> Tensor:
+    """Max over the neighbours of (B, n, K, C) -> (B, n, C).
+
+    ``amax`` without autograd; with it, the max with indices, whose
+    gradient goes to one neighbour (as the original's max pooling) and costs
+    a scatter instead of comparisons over the whole tensor.
+    """
+    if torch.is_grad_enabled() and x.requires_grad:
+        return x.max(dim=2).values
+    return x.amax(dim=2)
 
 
 class BidirectionalCrossLayer(nn.Module):
@@ -51,42 +64,76 @@ class BidirectionalCrossLayer(nn.Module):
         self.embedding_21 = nn.Identity()
 
     @staticmethod
-    def embed(xyz1: Tensor, xyz2: Tensor, feats1: Tensor, feats2: Tensor,
-              idx: Tensor, pos: nn.Module, mlp: nn.ModuleList) -> Tensor:
+    def embed(xyz1: Tensor, feats1: Tensor, feats2: Tensor, idx: Tensor,
+              direction: Tensor, pos: nn.Module,
+              mlp: nn.ModuleList) -> Tensor:
         """Embed cloud 2 into cloud 1 over each point's neighbours.
+
+        Channel-last and contiguous inside, so that every gather copies
+        whole rows.
 
         Args:
             xyz1 (Tensor): Points of cloud 1, shape (B, N1, 3).
-            xyz2 (Tensor): Points of cloud 2, shape (B, N2, 3).
-            feats1 (Tensor): Features of cloud 1, shape (B, C, N1).
-            feats2 (Tensor): Features of cloud 2, shape (B, C, N2).
+            feats1 (Tensor): Features of cloud 1, shape (B, N1, C).
+            feats2 (Tensor): Features of cloud 2, shape (B, N2, C),
+                contiguous.
             idx (Tensor): Neighbours in cloud 2, shape (B, N1, K).
+            direction (Tensor): Neighbour minus point, shape (B, N1, K, 3).
             pos (nn.Module): 1x1 conv of the relative positions.
             mlp (nn.ModuleList): Further 1x1 conv blocks.
 
         Returns:
-            Tensor: Embedded features, shape (B, C', N1).
+            Tensor: Embedded features, shape (B, N1, C'), contiguous.
         """
-        batch, _, num_neighbors = idx.shape
-        feats1 = feats1.transpose(1, 2)
-        feats2 = feats2.transpose(1, 2)
+        batch, num1, num_neighbors = idx.shape
+        channels = feats2.shape[-1]
         # Chunks of cloud 1 keep the (B, chunk, K, C) tensors in cache; every
         # point is computed as on the whole cloud.
-        per_point = batch * num_neighbors * max(feats2.shape[-1],
-                                                pos.out_channels)
+        per_point = batch * num_neighbors * max(channels, pos.out_channels)
         out = []
-        for part in point_chunks(xyz1.shape[1], per_point,
+        for part in point_chunks(num1, per_point,
                                  chunk_elements(xyz1.device)):
-            nbr = idx[:, part]
-            direction = group_points(xyz2, nbr) - xyz1[:, part].unsqueeze(2)
-            x = group_points(feats2, nbr)  # B,n,K,C
-            x += feats1[:, part].unsqueeze(2)
-            x += pointwise(pos, direction)
-            x = F.leaky_relu_(x, LEAKY_RATE)
+            x = group_points(feats2, idx[:, part])  # B,n,K,C
+            x = torch.add(x, feats1[:, part].unsqueeze(2)).view(-1, channels)
+            # Out of place: in-place operations act on whole tensors only,
+            # never on views (whose gradients autograd would copy).
+            x = torch.add(x, pointwise(pos, direction[:, part].reshape(-1, 3)))
+            x = F.leaky_relu_(x, LEAKY_RATE).view(batch, -1, num_neighbors,
+                                                  channels)
             for block in mlp:
                 x = block(x)
-            out.append(x.amax(dim=2))
-        return torch.cat(out, dim=1).transpose(1, 2)
+            out.append(max_over_neighbors(x))
+        return out[0] if len(out) == 1 else torch.cat(out, dim=1)
+
+    @staticmethod
+    def embed_reference(xyz1: Tensor, xyz2: Tensor, feats1: Tensor,
+                        feats2: Tensor, idx: Tensor, pos: nn.Module,
+                        mlp: nn.ModuleList) -> Tensor:
+        """The embedding as the original computes it: on the whole cloud at
+        once, in its (B, C, K, N) layout with convolutions and max pooling
+        (see :func:`bpfn.ops.reference_algorithms`).
+
+        Args:
+            xyz1, xyz2 (Tensor): The clouds, (B, N1, 3) and (B, N2, 3).
+            feats1, feats2 (Tensor): Their features, (B, C, N1/N2).
+            idx (Tensor): Neighbours in cloud 2, (B, N1, K).
+            pos (nn.Module): 1x1 conv of the relative positions.
+            mlp (nn.ModuleList): Further 1x1 conv blocks.
+
+        Returns:
+            Tensor: Embedded features, (B, C', N1).
+        """
+        batch, num1, num_neighbors = idx.shape
+        direction = group_points(xyz2, idx) - xyz1.view(batch, num1, 1, 3)
+        grouped2 = group_points(feats2.permute(0, 2, 1), idx).permute(
+            0, 3, 2, 1)
+        grouped1 = feats1.permute(0, 2, 1).view(batch, num1, 1, -1).repeat(
+            1, 1, num_neighbors, 1).permute(0, 3, 2, 1)
+        x = F.leaky_relu(grouped2 + grouped1 + pos(direction.permute(
+            0, 3, 2, 1)), LEAKY_RATE)
+        for block in mlp:
+            x = block.composed_module(x)
+        return F.max_pool2d(x, (num_neighbors, 1)).squeeze(2)
 
     def forward(
         self,
@@ -94,7 +141,8 @@ class BidirectionalCrossLayer(nn.Module):
         xyz2: Tensor,
         feats1: Tensor,
         feats2: Tensor,
-        idx12: Optional[Tensor] = None
+        idx12: Optional[Tensor] = None,
+        idx21: Optional[Tensor] = None
     ) -> Tuple[Tensor, Tensor, Tensor]:
         """Flow embedding of (B, N1, 3) / (B, N2, 3) clouds.
 
@@ -103,6 +151,8 @@ class BidirectionalCrossLayer(nn.Module):
             feats1, feats2 (Tensor): Their features, (B, C_in, N1/N2).
             idx12 (Tensor, optional): Neighbours in cloud 2 of cloud 1's
                 points, (B, N1, K), when already known.
+            idx21 (Tensor, optional): Neighbours in cloud 1 of cloud 2's
+                points, (B, N2, K), when already known.
 
         Returns:
             tuple[Tensor, Tensor, Tensor]: New features of cloud 1
@@ -111,15 +161,47 @@ class BidirectionalCrossLayer(nn.Module):
         """
         if idx12 is None:
             idx12 = knn(self.num_neighbors, xyz2, xyz1)
-        idx21 = knn(self.num_neighbors, xyz1, xyz2)
+        if idx21 is None:
+            idx21 = knn(self.num_neighbors, xyz1, xyz2)
+        if use_reference():
+            return self.forward_reference(xyz1, xyz2, feats1, feats2, idx12,
+                                          idx21)
+        feats1 = feats1.transpose(1, 2)
+        feats2 = feats2.transpose(1, 2)
+        # The first and the last embedding gather the same neighbours.
+        dir12 = group_points(xyz2, idx12) - xyz1.unsqueeze(2)
+        dir21 = group_points(xyz1, idx21) - xyz2.unsqueeze(2)
+        new1 = pointwise(self.cross_t1, self.embed(
+            xyz1, pointwise(self.cross_t11, feats1),
+            pointwise(self.cross_t22, feats2), idx12, dir12, self.pos1,
+            self.mlp1))
+        new2 = pointwise(self.cross_t2, self.embed(
+            xyz2, pointwise(self.cross_t11, feats2),
+            pointwise(self.cross_t22, feats1), idx21, dir21, self.pos1,
+            self.mlp1))
+        # The marked outputs are (B, C, N) views of the channel-last maps.
+        feat1_new = self.embedding_12(new1.transpose(1, 2))
+        feat2_new = self.embedding_21(new2.transpose(1, 2))
+        feat1_final = self.embed(
+            xyz1, feat1_new.transpose(1, 2),
+            feat2_new.transpose(1, 2).contiguous(), idx12, dir12, self.pos2,
+            self.mlp2)
+        return feat1_new, feat2_new, feat1_final.transpose(1, 2)
+
+    def forward_reference(self, xyz1: Tensor, xyz2: Tensor, feats1: Tensor,
+                          feats2: Tensor, idx12: Tensor,
+                          idx21: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
+        """:meth:`forward` as the original computes it."""
         feat1_new = self.cross_t1(
-            self.embed(xyz1, xyz2, self.cross_t11(feats1),
-                       self.cross_t22(feats2), idx12, self.pos1, self.mlp1))
+            self.embed_reference(xyz1, xyz2, self.cross_t11(feats1),
+                                 self.cross_t22(feats2), idx12, self.pos1,
+                                 self.mlp1))
         feat2_new = self.cross_t2(
-            self.embed(xyz2, xyz1, self.cross_t11(feats2),
-                       self.cross_t22(feats1), idx21, self.pos1, self.mlp1))
+            self.embed_reference(xyz2, xyz1, self.cross_t11(feats2),
+                                 self.cross_t22(feats1), idx21, self.pos1,
+                                 self.mlp1))
         feat1_new = self.embedding_12(feat1_new)
         feat2_new = self.embedding_21(feat2_new)
-        feat1_final = self.embed(xyz1, xyz2, feat1_new, feat2_new, idx12,
-                                 self.pos2, self.mlp2)
+        feat1_final = self.embed_reference(xyz1, xyz2, feat1_new, feat2_new,
+                                           idx12, self.pos2, self.mlp2)
         return feat1_new, feat2_new, feat1_final

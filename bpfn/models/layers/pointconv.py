@@ -8,8 +8,17 @@ from torch import Tensor, nn
 from bpfn.ops import (furthest_point_sample, gather_points, group_points,
                       knn)
 from bpfn.ops.chunking import chunk_elements, point_chunks
+from bpfn.ops.reference import use_reference
 from .conv_block import LEAKY_RATE
 from .weight_net import WeightNet
+
+# Fewest weight-net channels C_mid for which the per-neighbourhood product
+# runs fastest as (C, K) x (K, C_mid); below, as (C_mid, K) x (K, C).
+MIN_WIDE_MID = 16
+# Most centres per batched product: beyond about 2048 (K, C) x (K, W)
+# products, torch's CPU batched matmul gets several times slower per
+# product.
+MAX_PRODUCTS = 2048
 
 
 class DecreasedLinear(nn.Module):
@@ -97,26 +106,83 @@ class PointConv(nn.Module):
         Returns:
             Tensor: Features of the centres, shape (B, C_out, S).
         """
+        if use_reference():
+            return self.aggregate_reference(xyz, new_xyz, feats, idx)
         batch, num_centres = new_xyz.shape[:2]
-        feats = feats.transpose(1, 2)
+        # Coordinates and features side by side, channel-last and
+        # contiguous: one gather of whole rows per neighbourhood.
+        table = torch.cat([xyz, feats.transpose(1, 2)], dim=-1)  # B,N,3+C
+        mid = self.weightnet.out_channels
         # Chunks of centres keep the (B, chunk, K, C) tensors in cache;
         # every centre is computed as on the whole cloud.
-        per_point = batch * idx.shape[-1] * (feats.shape[-1] + 3)
+        per_point = batch * idx.shape[-1] * table.shape[-1]
         out = []
         for part in point_chunks(num_centres, per_point,
                                  chunk_elements(xyz.device)):
-            nbr = idx[:, part]
-            rel_xyz = group_points(xyz, nbr) - new_xyz[:, part].unsqueeze(2)
-            grouped = torch.cat([rel_xyz, group_points(feats, nbr)], dim=-1)
+            grouped = group_points(table, idx[:, part])  # B,n,K,3+C
+            rel_xyz = grouped[..., :3]
+            centre = new_xyz[:, part].unsqueeze(2)
+            if centre.requires_grad:
+                grouped = torch.cat([rel_xyz - centre, grouped[..., 3:]], -1)
+                rel_xyz = grouped[..., :3]
+            else:
+                # Centred in place, unseen by autograd: the derivatives of a
+                # shift by a constant are those of the gather.
+                with torch.no_grad():
+                    rel_xyz -= centre
+            if not (xyz.requires_grad or centre.requires_grad):
+                rel_xyz = rel_xyz.detach()  # no gradient to send back
             weights = self.weightnet(rel_xyz)  # B,n,K,W
-            agg = torch.matmul(grouped.transpose(2, 3), weights)  # B,n,C,W
+            agg = torch.cat([
+                self._weighted_sum(grouped[:, sub], weights[:, sub], mid)
+                for sub in point_chunks(grouped.shape[1], 1, MAX_PRODUCTS)
+            ], dim=1)  # B,n,C,W
             if isinstance(self.linear, nn.Linear):
-                agg = agg.flatten(2)
+                agg = agg.reshape(batch, agg.shape[1], -1)
             out.append(self.linear(agg))
-        out = torch.cat(out, dim=1).transpose(1, 2)  # B,C_out,S
+        out = out[0] if len(out) == 1 else torch.cat(out, dim=1)  # B,S,C
         if self.bn_linear is not None:
-            out = self.bn_linear(out)
-        return F.leaky_relu(out, LEAKY_RATE)
+            # BatchNorm over (B * S, C): the same statistics as over the
+            # (B, C, S) map, without transposing it.
+            out = self.bn_linear(out.reshape(-1, out.shape[-1])).view_as(out)
+        # A (B, C_out, S) view of the channel-last map.
+        return F.leaky_relu(out, LEAKY_RATE).transpose(1, 2)
+
+    @staticmethod
+    def _weighted_sum(grouped: Tensor, weights: Tensor, mid: int) -> Tensor:
+        """Per centre, grouped^T @ weights: (B, n, K, C) x (B, n, K, W) ->
+        (B, n, C, W)."""
+        if mid >= MIN_WIDE_MID:
+            return torch.matmul(grouped.transpose(2, 3), weights)
+        # With few weight channels the product is much faster with them as
+        # rows; the transpose back is a small copy.
+        return torch.matmul(weights.transpose(2, 3),
+                            grouped).transpose(2, 3)
+
+    def aggregate_reference(self, xyz: Tensor, new_xyz: Tensor,
+                            feats: Tensor, idx: Tensor) -> Tensor:
+        """:meth:`aggregate` as the original computes it (whole cloud, the
+        weight net as convolutions on (B, 3, K, S)); see
+        :func:`bpfn.ops.reference_algorithms`."""
+        batch, num_centres, _ = new_xyz.shape
+        rel_xyz = group_points(xyz, idx) - new_xyz.view(batch, num_centres,
+                                                        1, 3)
+        grouped = torch.cat(
+            [rel_xyz, group_points(feats.permute(0, 2, 1), idx)], dim=-1)
+        weights = rel_xyz.permute(0, 3, 2, 1)
+        for conv in self.weightnet.mlp_convs:
+            weights = F.relu(conv(weights))  # B,W,K,S
+        # The original multiplies the permuted weights as they are; made
+        # contiguous first, torch's batched product is several times faster
+        # on CPU threads, so the comparison does not flatter bpfn.
+        x = torch.matmul(grouped.permute(0, 1, 3, 2),
+                         weights.permute(0, 3, 2, 1).contiguous())  # B,S,C,W
+        if isinstance(self.linear, nn.Linear):
+            x = x.view(batch, num_centres, -1)
+        x = self.linear(x).permute(0, 2, 1)
+        if self.bn_linear is not None:
+            x = self.bn_linear(x)
+        return F.leaky_relu(x, LEAKY_RATE)
 
     def forward(self,
                 xyz: Tensor,

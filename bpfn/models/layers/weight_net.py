@@ -38,12 +38,24 @@ class WeightNet(nn.Module):
         if not use_bn:
             self.mlp_bns.requires_grad_(False)
 
+    @property
+    def out_channels(self) -> int:
+        """Weight channels ``C_mid``."""
+        return self.mlp_convs[-1].out_channels
+
     def forward(self, rel_xyz: Tensor) -> Tensor:
         """Relative coordinates (B, S, K, 3) -> weights (B, S, K, C_mid)."""
-        x = rel_xyz
-        for conv, bn in zip(self.mlp_convs, self.mlp_bns):
-            x = pointwise(conv, x)
-            if self.use_bn:
-                x = bn(x.movedim(-1, 1)).movedim(1, -1)
-            x = F.relu_(x)
-        return x
+        if self.use_bn:
+            x = rel_xyz
+            for conv, bn in zip(self.mlp_convs, self.mlp_bns):
+                x = bn(pointwise(conv, x).movedim(-1, 1)).movedim(1, -1)
+                x = F.relu(x)
+            return x
+        shape = rel_xyz.shape[:-1]
+        # The 1x1 convolutions as linear maps on (B * S * K, C) rows; the
+        # activations run in place on those whole tensors, never on views
+        # (whose gradients autograd would copy).
+        x = rel_xyz.reshape(-1, rel_xyz.shape[-1])
+        for conv in self.mlp_convs:
+            x = F.relu_(pointwise(conv, x))
+        return x.view(*shape, x.shape[-1])

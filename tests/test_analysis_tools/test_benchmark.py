@@ -1,0 +1,108 @@
+"""Tests of tools/analysis_tools/benchmark.py and gpu_check.py."""
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+TOOLS = REPO_ROOT / 'tools' / 'analysis_tools'
+TINY_MODEL = '''
+default_scope = 'bpfn'
+model = dict(type='BiPointFlowNet', num_points=[128, 64, 32, 16],
+             feat_neighbors=8, flow_neighbors=8, estimator_neighbors=4,
+             width_mult=0.25, estimator_channels=[16, 16],
+             estimator_mlp=[16, 16])
+'''
+
+
+def load(name):
+    spec = importlib.util.spec_from_file_location(name, TOOLS / f'{name}.py')
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_compare_reference_prints_both_paths_and_ratios(tmp_path, capsys):
+    tool = load('benchmark')
+    config = tmp_path / 'tiny.py'
+    config.write_text(TINY_MODEL)
+    out_json = tmp_path / 'result.json'
+    code = tool.main([str(config), '--compare-reference', '--points', '256',
+                      '--runs', '2', '--warmup', '0', '--threads', '1',
+                      '--json', str(out_json)])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert 'threads: 1 (--threads)' in out
+    assert '-> same' in out and 'sampling indices equal' in out
+    assert 'forward (eval, no grad)' in out and 'training step' in out
+    report = json.loads(out_json.read_text())
+    assert report['same_outputs'] is True
+    rows = {(r['step'], r['path']): r for r in report['results']}
+    assert set(rows) == {(s, p) for s in ('forward', 'train')
+                         for p in ('bpfn', 'reference')}
+    for row in rows.values():
+        assert row['wall'] > 0 and row['cpu'] > 0 and row['peak'] > 0
+    check = report['checks']['tiny']
+    assert check['p99'] <= 1e-4 and check['fps_equal']
+
+
+def test_threads_default_to_physical_cores(tmp_path, capsys):
+    tool = load('benchmark')
+    cores = tool.physical_cores()
+    assert isinstance(cores, int) and cores >= 1
+    config = tmp_path / 'tiny.py'
+    config.write_text(TINY_MODEL)
+    import torch
+    before = torch.get_num_threads()
+    try:
+        tool.main([str(config), '--points', '256', '--runs', '1',
+                   '--warmup', '0'])
+    finally:
+        torch.set_num_threads(before)
+    assert f'threads: {cores} (physical cores)' in capsys.readouterr().out
+
+
+def test_arguments():
+    tool = load('benchmark')
+    with pytest.raises(SystemExit):
+        tool.parse_args([])
+    with pytest.raises(SystemExit):
+        tool.parse_args(['x.py', '--threads', '0'])
+    assert tool.parse_args(['x.py', '--compare-reference']).steps == 'both'
+    assert tool.parse_args(['x.py', '--train-step']).steps == 'train'
+    assert tool.parse_args(['--all']).steps == 'forward'
+    configs = tool.config_list(tool.parse_args(['--all']))
+    assert Path(configs[0]).name == 'bpfn_ft3d.py' and len(configs) == 6
+
+
+def test_gpu_check_summary(tmp_path):
+    tool = load('gpu_check')
+    # The training runs' logs, as MMEngine writes them.
+    scalars = tmp_path / 'train_fp32' / '20260101_000000' / 'vis_data'
+    scalars.mkdir(parents=True)
+    (scalars / 'scalars.json').write_text('\n'.join(
+        json.dumps(dict(time=t, memory=m, step=i))
+        for i, (t, m) in enumerate([(1.0, 900), (0.5, 1000), (0.25, 1000),
+                                    (0.5, 1100)])))
+    fp32 = tool.train_throughput(str(tmp_path / 'train_fp32'))
+    # The first window (warm-up) is left out: median of 0.5, 0.25, 0.5 s.
+    assert fp32 == dict(it_per_s=2.0, peak_memory_mib=1100, windows=3)
+    (tmp_path / 'benchmark_b1.json').write_text(json.dumps(dict(
+        same_outputs=True, results=[
+            dict(step='forward', config='bpfn_ft3d', path='bpfn', wall=0.05,
+                 peak=2**30),
+            dict(step='forward', config='bpfn_ft3d', path='reference',
+                 wall=0.2, peak=2**31)])))
+    steps = dict(gpu='Some GPU', torch='2.x', tests=dict(code=0),
+                 benchmark_b1=dict(code=0), benchmark_b8=dict(code='timeout'),
+                 train_fp32=dict(fp32, code=0),
+                 train_amp=dict(it_per_s=None, peak_memory_mib=None,
+                                code='timeout'))
+    args = tool.parse_args(['--out-dir', str(tmp_path)])
+    tool.write_summary(steps, str(tmp_path / 'summary.md'), args)
+    summary = (tmp_path / 'summary.md').read_text()
+    assert '# GPU check: Some GPU' in summary
+    assert '| bpfn_ft3d | forward | 50.0 | 200.0 | 4.00x | 1.00 | 2.00 |' \
+        in summary
+    assert '| train_fp32 | 2.0 | 1100 | 0 |' in summary

@@ -1,0 +1,84 @@
+"""Cross layer: bpfn's channel-last computation against the original's."""
+import pytest
+import torch
+
+from bpfn.models.layers import BidirectionalCrossLayer
+from bpfn.ops import chunking, knn, reference_algorithms
+
+
+def _inputs(seed=0, n1=120, n2=97, channels=6):
+    gen = torch.Generator().manual_seed(seed)
+    xyz1 = torch.rand(2, n1, 3, generator=gen) * 4
+    xyz2 = torch.rand(2, n2, 3, generator=gen) * 4
+    feats1 = torch.randn(2, channels, n1, generator=gen)
+    feats2 = torch.randn(2, channels, n2, generator=gen)
+    return xyz1, xyz2, feats1, feats2
+
+
+def _layer():
+    torch.manual_seed(0)
+    return BidirectionalCrossLayer(8, 6, [5, 5], [5, 7])
+
+
+def assert_gradients_close(got, expected):
+    # Biases in front of BatchNorm get gradients that cancel to about 0: an
+    # absolute tolerance on the scale of all the gradients.
+    scale = max(t.abs().max().item() for t in expected)
+    for a, b in zip(got, expected):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5 * scale)
+
+
+def _run(layer, inputs, reference):
+    inputs = [t.clone().requires_grad_() for t in inputs]
+    layer.zero_grad()
+    with reference_algorithms(reference):
+        outs = layer(*inputs)
+    sum((o * torch.linspace(-1, 2, o.numel()).view_as(o)).sum()
+        for o in outs).backward()
+    grads = [t.grad for t in inputs] + [
+        p.grad for p in layer.parameters() if p.requires_grad]
+    return [o.detach() for o in outs], grads
+
+
+def test_outputs_and_gradients_equal_the_original_computation():
+    layer, inputs = _layer(), _inputs()
+    fast, fast_grads = _run(layer, inputs, False)
+    ref, ref_grads = _run(layer, inputs, True)
+    assert [o.shape for o in fast] == [(2, 5, 120), (2, 5, 97), (2, 7, 120)]
+    for a, b in zip(fast, ref):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+    # Gradients of the inputs (the second cloud's positions included) and of
+    # every trainable parameter.
+    assert len(fast_grads) == len(ref_grads) > 4
+    assert_gradients_close(fast_grads, ref_grads)
+
+
+def test_chunks_and_given_neighbours_change_nothing(monkeypatch):
+    layer, inputs = _layer().eval(), _inputs(1)
+    with torch.no_grad():
+        whole = layer(*inputs)
+        idx12 = knn(8, inputs[1], inputs[0])
+        idx21 = knn(8, inputs[0], inputs[1])
+        given = layer(*inputs, idx12=idx12, idx21=idx21)
+        monkeypatch.setattr(chunking, 'CPU_CHUNK_ELEMENTS', 300)
+        chunked = layer(*inputs)
+    for a, b, c in zip(whole, given, chunked):
+        assert torch.equal(a, b)
+        torch.testing.assert_close(a, c, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize('reference', [False, True])
+def test_marked_outputs_are_channel_first(reference):
+    layer, inputs = _layer().eval(), _inputs(2)
+    seen = {}
+
+    def record(name):
+        def hook(module, args, out):
+            seen[name] = out.shape
+        return hook
+
+    for name in ('embedding_12', 'embedding_21'):
+        getattr(layer, name).register_forward_hook(record(name))
+    with torch.no_grad(), reference_algorithms(reference):
+        feat1, feat2, _ = layer(*inputs)
+    assert seen == dict(embedding_12=(2, 5, 120), embedding_21=(2, 5, 97))
