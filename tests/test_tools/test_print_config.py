@@ -28,7 +28,7 @@ def test_prints_merged_config(capsys, repo_root):
     # Keys of the leaf, of its _base_ files (the demo teacher config and
     # the schedule and runtime bases under it) and the overrides.
     assert printed.model.type == 'SceneFlowDistiller'
-    assert printed.model.teacher_ckpt == 'work_dirs/bpfn_synthetic'
+    assert printed.model.teacher_ckpt == 'resources/bpfn_synthetic_teacher.pth'
     assert printed.model.student.weightnet == 8
     assert printed.model.teacher.width_mult == 0.25
     assert printed.model.teacher.num_points == [512, 128, 64, 16]
