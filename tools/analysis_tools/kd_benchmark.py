@@ -414,7 +414,7 @@ def _options_dict(cfg_options: Sequence[str]) -> dict:
 
 
 def evaluate_teacher(out: str, teacher: str, cfg_options: List[str],
-                 threads: int) -> dict:
+                     threads: int) -> dict:
     """The teacher's and the zero flow's test EPE3D (cached)."""
     folder = osp.join(out, 'teacher')
     os.makedirs(folder, exist_ok=True)
@@ -626,7 +626,7 @@ def main(argv=None) -> None:
         if not osp.isfile(teacher_ckpt):
             sys.exit(f'error: teacher checkpoint {teacher_ckpt} not found')
         teacher = evaluate_teacher(args.out, teacher_ckpt, args.cfg_options,
-                               args.threads)
+                                   args.threads)
         atomic_write_json(teacher, osp.join(args.out, 'teacher.json'))
         print(f'teacher test EPE3D {teacher["metrics"]["EPE3D"]:.4f}, zero '
               f'flow {teacher["zero_flow_EPE3D"]:.4f}; {len(runs)} runs, '

@@ -759,15 +759,18 @@ class SceneFlowDistiller(BaseModel):
                 'self_supervised_losses no loss can train on them. Add a '
                 'distillation or self-supervised loss, or train on '
                 'labelled data only')
+        parts = ['loss_gt is the mean GT loss over the labelled samples of '
+                 'a batch (0 without any)']
+        if self.distill_losses:
+            parts.append('the distillation terms use every sample')
+        if len(self.self_supervised_losses):
+            parts.append('the self-supervised terms use '
+                         + ('the unlabelled samples' if
+                            self.self_supervised_on == 'unlabeled' else
+                            'every sample'))
         self._say_once(
-            'mixed', 'batches with samples without ground truth: loss_gt '
-            'is the mean GT loss over the labelled samples of a batch (0 '
-            'without any), the distillation terms use every sample'
-            + (', the self-supervised terms the '
-               + ('unlabelled samples' if self.self_supervised_on ==
-                  'unlabeled' else 'samples') if len(
-                      self.self_supervised_losses) else '')
-            + '; labeled_frac logs the labelled share')
+            'mixed', 'batches with samples without ground truth: '
+            + ', '.join(parts) + '; labeled_frac logs the labelled share')
         return labeled
 
     def kd_off(self) -> bool:

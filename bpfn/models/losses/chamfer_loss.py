@@ -113,8 +113,9 @@ class ChamferLoss(nn.Module):
         return self.loss_weight * total
 
 
-def check_flow_levels(name: str, alpha: Sequence[float], pc1: Sequence[Tensor],
-                  pc2: Sequence[Tensor], flows: Sequence[Tensor]) -> None:
+def check_flow_levels(name: str, alpha: Sequence[float],
+                      pc1: Sequence[Tensor], pc2: Sequence[Tensor],
+                      flows: Sequence[Tensor]) -> None:
     """Refuse clouds or level weights that do not cover every flow level.
 
     Shared by the self-supervised losses.
