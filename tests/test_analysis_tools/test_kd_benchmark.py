@@ -94,3 +94,94 @@ def test_table_mean_std_and_gap_closed():
     row = data['regimes']['full'][1]
     assert row['gap_closed'] == pytest.approx(0.4)
     assert row['EPE3D_std'] == pytest.approx(0.02)
+
+
+def _scarce(tmp_path, variant, student='wn4', **kwargs):
+    run = kd_benchmark.Run('label_scarce', student, variant, 0,
+                           str(tmp_path / variant))
+    return _config(tmp_path, kd_benchmark.training_config(
+        run, 't.pth', **kwargs))
+
+
+def test_label_scarce_configs(tmp_path):
+    from mmengine.registry import init_default_scope
+
+    from bpfn.datasets import SyntheticSceneFlow, labeled_mask
+    from bpfn.registry import DATASETS
+    init_default_scope('bpfn')
+    labelled = SyntheticSceneFlow(num_samples=200, num_points=2048,
+                                  labeled_fraction=0.1,
+                                  lazy_init=True).labeled_scenes().tolist()
+    assert kd_benchmark.labeled_scenes(0.1) == labelled
+    assert len(labelled) == 20
+    # Scratch: the 20 labelled scenes alone, each 10 times: 200 samples per
+    # epoch, the iterations of full supervision.
+    scratch = _scarce(tmp_path, 'scratch')
+    assert scratch.model.type == 'BiPointFlowNet'
+    data = scratch.train_dataloader.dataset
+    assert sorted(set(data.indices)) == labelled
+    assert [data.indices.count(i) for i in labelled] == [10] * 20
+    dataset = DATASETS.build(data)
+    assert len(dataset) == 200 and labeled_mask(dataset).all()
+    # KD variants: all 200 scenes, 10% labelled, plain batches (the mixing
+    # sampler of kd_unlabeled.py switched off).
+    for variant in ('output', 'hint', 'ail', 'output_selfsup'):
+        cfg = _scarce(tmp_path, variant)
+        assert cfg.model.type == 'SceneFlowDistiller'
+        assert cfg.model.teacher_ckpt == 't.pth'
+        assert cfg.train_dataloader.batch_sampler is None
+        assert cfg.train_dataloader.dataset.labeled_fraction == 0.1
+        assert cfg.train_dataloader.dataset.num_samples == 200
+        assert 'indices' not in cfg.train_dataloader.dataset
+    both = _scarce(tmp_path, 'output_selfsup')
+    assert [e.type for e in both.model.distill_losses] == ['OutputKDLoss']
+    assert [e.type for e in both.model.self_supervised_losses] == [
+        'ChamferLoss', 'SmoothnessLoss', 'LaplacianLoss']
+    # Self-supervised only: no teacher at all.
+    selfsup = _scarce(tmp_path, 'selfsup')
+    assert selfsup.model.teacher is None and 'teacher_ckpt' not in \
+        selfsup.model
+    assert selfsup.model.student.weightnet == 4
+    assert len(selfsup.model.self_supervised_losses) == 3
+    # A smaller budget: the labelled scenes of 16 (2), 1 epoch.
+    small = _scarce(tmp_path, 'scratch', train_samples=16, epochs=1)
+    assert small.train_cfg.max_epochs == 1
+    assert sorted(set(small.train_dataloader.dataset.indices)) == \
+        kd_benchmark.labeled_scenes(0.1, 16)
+    assert len(small.train_dataloader.dataset.indices) == 16
+    assert _scarce(tmp_path, 'ail', train_samples=16).train_dataloader \
+        .dataset.num_samples == 16
+
+
+def test_plan_runs_a_variant_in_its_regimes(tmp_path):
+    args = kd_benchmark.parse_args(
+        ['--regimes', 'full', 'label_scarce', '--students', 'wn4',
+         '--variants', 'scratch', 'output', 'selfsup', 'output_selfsup',
+         '--seeds', '0', '--out', str(tmp_path)])
+    names = [run.name for run in kd_benchmark.plan(args)]
+    assert names == [
+        'full/wn4/scratch/seed0', 'full/wn4/output/seed0',
+        'label_scarce/wn4/scratch/seed0', 'label_scarce/wn4/output/seed0',
+        'label_scarce/wn4/selfsup/seed0',
+        'label_scarce/wn4/output_selfsup/seed0']
+    with pytest.raises(SystemExit):
+        kd_benchmark.parse_args(['--epochs', '0'])
+
+
+def test_label_scarce_table():
+    records = [dict(_record('wn4', v, 0, e), regime='label_scarce')
+               for v, e in (('scratch', 0.40), ('output', 0.30),
+                            ('selfsup', 0.35))]
+    teacher = dict(checkpoint=kd_benchmark.DEFAULT_TEACHER,
+                   metrics=dict(EPE3D=0.20, ACC3DS=0.3),
+                   zero_flow_EPE3D=0.85)
+    table, data = kd_benchmark.summarize(records, teacher)
+    assert '### label-scarce (GT on 10% of the scenes)' in table
+    assert '| WN4 | scratch (labelled 10% only) | 0 | 0.4000 |' in table
+    # (0.40 - 0.30) / (0.40 - 0.20) = 0.5, (0.40 - 0.35) / 0.20 = 0.25
+    assert '| WN4 | output KD | 0 | 0.3000 | 0.1000 | 0.50 |' in table
+    assert '| WN4 | self-supervised | 0 | 0.3500 | 0.1000 | 0.25 |' in table
+    assert '### full supervision' not in table
+    rows = data['regimes']['label_scarce']
+    assert rows[0]['gap_closed'] is None
+    assert [r['gap_closed'] for r in rows[1:]] == pytest.approx([0.5, 0.25])

@@ -7,6 +7,24 @@ seeds, tests each on the held-out test scenes and writes a markdown table::
     python tools/analysis_tools/kd_benchmark.py --jobs 2
     python tools/analysis_tools/kd_benchmark.py --students wn4 \\
         --variants scratch hint --seeds 0 --out work_dirs/kd_benchmark
+    python tools/analysis_tools/kd_benchmark.py --regimes full label_scarce
+
+Regimes (:data:`REGIMES`, ``--regimes``):
+
+* ``full``: GT on every training scene.
+* ``label_scarce``: GT on 10% of the training scenes
+  (``SyntheticSceneFlow(labeled_fraction=0.1)``), the same number of
+  iterations. ``scratch`` trains the student on the labelled scenes alone
+  (repeated to the length of the full training set, so the epochs and the
+  lr schedule are those of the full regime); every other variant trains on
+  all the scenes, in the same batches as the full regime: the GT term on
+  the labelled samples of a batch (their mean), the distillation terms on
+  every sample, the self-supervised terms (variants ``selfsup``, without a
+  teacher, and ``output_selfsup``) on the unlabelled ones.
+
+``--epochs`` and ``--train-samples`` shrink the budget of every run (for a
+smoke test: ``--epochs 1 --train-samples 16``); the labelled scenes of the
+label-scarce regime are drawn from that number of scenes.
 
 Every run is a subprocess of ``tools/train.py`` then ``tools/test.py`` with
 ``OMP_NUM_THREADS=--threads`` (1 by default), up to ``--jobs`` at a time.
@@ -82,9 +100,15 @@ class Variant:
         title (str): Name in the table.
         config (str, optional): The ``configs/demo`` distillation config;
             None trains the student from scratch.
+        teacher (bool): The config distils from a teacher (its
+            ``teacher_ckpt`` is set to the benchmark's teacher).
+        regimes (tuple[str], optional): The regimes it runs in; None for
+            all.
     """
     title: str
     config: Optional[str] = None
+    teacher: bool = True
+    regimes: Optional[Tuple[str, ...]] = None
 
 
 @dataclass(frozen=True)
@@ -96,10 +120,17 @@ class Regime:
         description (str): One line under the table's heading.
         config_lines (tuple[str]): Python lines appended to each generated
             training config (they may use ``_base_``-style overrides).
+        labeled_fraction (float): Share of the training scenes with ground
+            truth. Below 1 the scratch student trains on the labelled
+            scenes alone, the other variants on all of them.
+        scratch_title (str, optional): Name of the scratch row. Defaults to
+            the scratch variant's.
     """
     title: str
     description: str
     config_lines: Tuple[str, ...] = field(default_factory=tuple)
+    labeled_fraction: float = 1.0
+    scratch_title: Optional[str] = None
 
 
 #: Students of the demo model (widths are those of the demo, a quarter of
@@ -115,11 +146,27 @@ VARIANTS: Dict[str, Variant] = {
     'hint': Variant('hint', 'kd_hint.py'),
     'bihint': Variant('bi-directional hint', 'kd_bihint.py'),
     'ail': Variant('AIL', 'kd_ail.py'),
+    'selfsup': Variant('self-supervised', 'selfsup_unlabeled.py',
+                       teacher=False, regimes=('label_scarce', )),
+    'output_selfsup': Variant('output KD + self-supervised',
+                              'kd_unlabeled.py', regimes=('label_scarce', )),
 }
 REGIMES: Dict[str, Regime] = {
     'full': Regime('full supervision',
                    'GT on every training scene (the demo budget: 10 epochs, '
                    '200 scenes, 2048 points)'),
+    'label_scarce': Regime(
+        'label-scarce (GT on 10% of the scenes)',
+        'GT on 10% of the training scenes (SyntheticSceneFlow '
+        'labeled_fraction=0.1), the demo budget and the same iterations as '
+        'full supervision. Scratch: the labelled scenes alone, repeated to '
+        'the length of the training set. The other variants: all the '
+        'scenes in the batches of full supervision, the GT term on the '
+        'labelled samples of a batch (their mean), the distillation terms '
+        'on every sample, the self-supervised terms (Chamfer, smoothness, '
+        'Laplacian of PointPWC-Net) on the unlabelled ones',
+        labeled_fraction=0.1,
+        scratch_title='scratch (labelled 10% only)'),
 }
 
 
@@ -143,7 +190,7 @@ def _feature_losses_with_adapters(variant_cfg: str) -> Optional[list]:
     or None when it has no feature loss."""
     from mmengine.config import Config
     losses = [dict(loss) for loss in
-              Config.fromfile(variant_cfg).model.distill_losses]
+              Config.fromfile(variant_cfg).model.get('distill_losses', [])]
     changed = False
     for loss in losses:
         if 'student' in loss and 'adapter' not in loss:
@@ -152,12 +199,76 @@ def _feature_losses_with_adapters(variant_cfg: str) -> Optional[list]:
     return losses if changed else None
 
 
-def training_config(run: Run, teacher: str) -> str:
+def labeled_scenes(fraction: float,
+                   train_samples: Optional[int] = None) -> List[int]:
+    """The training scenes that keep their ground truth at ``fraction``.
+
+    Those of the demo's training set (``configs/demo/bpfn_synthetic.py``,
+    or ``train_samples`` scenes of it) with
+    ``SyntheticSceneFlow(labeled_fraction=fraction)``.
+
+    Args:
+        fraction (float): The labelled share.
+        train_samples (int, optional): Scenes of the training set.
+            Defaults to the demo's.
+
+    Returns:
+        list[int]: Sorted scene indices.
+    """
+    from mmengine.config import Config
+
+    from bpfn.datasets import SyntheticSceneFlow
+    data = Config.fromfile(STUDENT_BASE).train_dataloader.dataset
+    dataset = SyntheticSceneFlow(
+        num_samples=train_samples or data.num_samples,
+        num_points=data.num_points, split=data.get('split', 'train'),
+        seed=data.get('seed', 0), labeled_fraction=fraction, lazy_init=True)
+    return [int(i) for i in dataset.labeled_scenes()]
+
+
+def _regime_lines(run: Run, train_samples: Optional[int]) -> List[str]:
+    """Config lines of the run's regime (labelled share) and budget."""
+    regime = REGIMES[run.regime]
+    loader: Dict[str, object] = {}
+    dataset: Dict[str, object] = {}
+    if train_samples:
+        dataset['num_samples'] = int(train_samples)
+    lines = []
+    if regime.labeled_fraction < 1:
+        dataset['labeled_fraction'] = regime.labeled_fraction
+        if VARIANTS[run.variant].config is None:
+            # The labelled scenes alone, each repeated, for as many samples
+            # per epoch as the whole training set.
+            from mmengine.config import Config
+            total = train_samples or Config.fromfile(
+                STUDENT_BASE).train_dataloader.dataset.num_samples
+            scenes = labeled_scenes(regime.labeled_fraction, train_samples)
+            dataset['indices'] = [scenes[i % len(scenes)]
+                                  for i in range(total)]
+            lines.append(f'# Scratch: the {len(scenes)} labelled scenes '
+                         f'{scenes}, repeated to {total} samples per epoch')
+        else:
+            # Plain batches, as in full supervision (a config's own mixing
+            # sampler is switched off).
+            loader['batch_sampler'] = None
+    if dataset:
+        loader['dataset'] = dataset
+    if loader:
+        lines.append(f'train_dataloader = {loader!r}')
+    return lines
+
+
+def training_config(run: Run, teacher: str,
+                    train_samples: Optional[int] = None,
+                    epochs: Optional[int] = None) -> str:
     """Text of the training config of a run.
 
     Args:
         run (Run): The run.
         teacher (str): Teacher checkpoint.
+        train_samples (int, optional): Training scenes. Defaults to the
+            demo's 200.
+        epochs (int, optional): Epochs. Defaults to the demo's 10.
 
     Returns:
         str: A config file that inherits from the demo config.
@@ -171,13 +282,18 @@ def training_config(run: Run, teacher: str) -> str:
                   f'model = dict(**{student.model!r})']
     else:
         base = osp.join(DEMO, variant.config)
-        model = dict(student=dict(student.model), teacher_ckpt=teacher)
+        model = dict(student=dict(student.model))
+        if variant.teacher:
+            model['teacher_ckpt'] = teacher
         if student.adapter:
             losses = _feature_losses_with_adapters(base)
             if losses is not None:
                 model['distill_losses'] = losses
         lines += [f'_base_ = [{base!r}]', f'model = {model!r}']
     lines.append(f'randomness = dict(seed={run.seed})')
+    if epochs:
+        lines.append(f'train_cfg = dict(max_epochs={int(epochs)})')
+    lines += _regime_lines(run, train_samples)
     lines += list(REGIMES[run.regime].config_lines)
     return '\n'.join(lines) + '\n'
 
@@ -220,8 +336,9 @@ def _max_epochs(config: str, cfg_options: Optional[dict]) -> int:
     return int(cfg.train_cfg.max_epochs)
 
 
-def execute(run: Run, teacher: str, cfg_options: List[str],
-            threads: int) -> dict:
+def execute(run: Run, teacher: str, cfg_options: List[str], threads: int,
+            train_samples: Optional[int] = None,
+            epochs: Optional[int] = None) -> dict:
     """Train and test one run unless its result is there.
 
     Args:
@@ -229,6 +346,9 @@ def execute(run: Run, teacher: str, cfg_options: List[str],
         teacher (str): Teacher checkpoint.
         cfg_options (list[str]): ``key=value`` overrides of every run.
         threads (int): Threads of each process.
+        train_samples (int, optional): Training scenes (see
+            :func:`training_config`).
+        epochs (int, optional): Epochs (see :func:`training_config`).
 
     Returns:
         dict: The run's record (also ``result.json`` in its folder).
@@ -236,7 +356,7 @@ def execute(run: Run, teacher: str, cfg_options: List[str],
     os.makedirs(run.folder, exist_ok=True)
     train_cfg, student_cfg = osp.join(run.folder, 'config.py'), osp.join(
         run.folder, 'test_config.py')
-    train_text = training_config(run, teacher)
+    train_text = training_config(run, teacher, train_samples, epochs)
     test_text = student_test_config(run)
     spec = _spec_hash(train_text, test_text, ' '.join(cfg_options))
     result_file = osp.join(run.folder, 'result.json')
@@ -294,7 +414,7 @@ def _options_dict(cfg_options: Sequence[str]) -> dict:
 
 
 def evaluate_teacher(out: str, teacher: str, cfg_options: List[str],
-                 threads: int) -> dict:
+                     threads: int) -> dict:
     """The teacher's and the zero flow's test EPE3D (cached)."""
     folder = osp.join(out, 'teacher')
     os.makedirs(folder, exist_ok=True)
@@ -390,8 +510,11 @@ def summarize(records: List[dict], teacher: dict) -> Tuple[str, dict]:
                 cpu = statistics.fmean(
                     r['train_cpu_s'] + r['test_cpu_s'] for r in runs)
                 seeds = ', '.join(str(r['seed']) for r in runs)
+                title = VARIANTS[variant].title
+                if variant == 'scratch' and spec.scratch_title:
+                    title = spec.scratch_title
                 lines.append(
-                    f'| {STUDENTS[student].title} | {VARIANTS[variant].title}'
+                    f'| {STUDENTS[student].title} | {title}'
                     f' | {seeds} | {_fmt(*epe)} | {_fmt(*acc)} | '
                     f'{"-" if gap is None else f"{gap:.2f}"} | '
                     f'{wall / 60:.1f} / {cpu / 60:.1f} min |')
@@ -409,12 +532,18 @@ def summarize(records: List[dict], teacher: dict) -> Tuple[str, dict]:
 
 
 def plan(args) -> List[Run]:
-    """Every run of the benchmark, seeds outermost (early seeds first)."""
+    """Every run of the benchmark, seeds outermost (early seeds first).
+
+    A variant runs only in its regimes (:attr:`Variant.regimes`).
+    """
     runs = []
     for seed in args.seeds:
         for regime in args.regimes:
             for student in args.students:
                 for variant in args.variants:
+                    allowed = VARIANTS[variant].regimes
+                    if allowed is not None and regime not in allowed:
+                        continue
                     runs.append(Run(regime, student, variant, seed, osp.join(
                         args.out, 'runs', regime, student, variant,
                         f'seed{seed}')))
@@ -444,6 +573,12 @@ def parse_args(argv=None) -> argparse.Namespace:
     teacher.add_argument('--train-teacher', action='store_true',
                          help='train the teacher with '
                          'configs/demo/bpfn_synthetic_teacher.py')
+    parser.add_argument('--epochs', type=int, default=None,
+                        help='epochs of every run (default: the demo\'s 10)')
+    parser.add_argument('--train-samples', type=int, default=None,
+                        help='training scenes of every run (default: the '
+                        'demo\'s 200); the label-scarce regime labels 10%% '
+                        'of them')
     parser.add_argument('--cfg-options', nargs='+', default=[],
                         metavar='KEY=VALUE',
                         help='overrides of every run, e.g. a smaller budget '
@@ -454,6 +589,18 @@ def parse_args(argv=None) -> argparse.Namespace:
     if 'scratch' not in args.variants:
         parser.error('--variants needs scratch (the gap closed is relative '
                      'to it)')
+    for name in ('epochs', 'train_samples'):
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            parser.error(f'--{name.replace("_", "-")} must be >= 1, got '
+                         f'{value}')
+    runs = [v for v in args.variants if VARIANTS[v].regimes is None or any(
+        r in VARIANTS[v].regimes for r in args.regimes)]
+    if len(runs) < len(args.variants):
+        skipped = sorted(set(args.variants) - set(runs))
+        print(f'note: variants {skipped} run only in the regimes '
+              f'{sorted({r for v in skipped for r in VARIANTS[v].regimes})}'
+              f'; not in {args.regimes}', flush=True)
     return args
 
 
@@ -479,7 +626,7 @@ def main(argv=None) -> None:
         if not osp.isfile(teacher_ckpt):
             sys.exit(f'error: teacher checkpoint {teacher_ckpt} not found')
         teacher = evaluate_teacher(args.out, teacher_ckpt, args.cfg_options,
-                               args.threads)
+                                   args.threads)
         atomic_write_json(teacher, osp.join(args.out, 'teacher.json'))
         print(f'teacher test EPE3D {teacher["metrics"]["EPE3D"]:.4f}, zero '
               f'flow {teacher["zero_flow_EPE3D"]:.4f}; {len(runs)} runs, '
@@ -488,7 +635,8 @@ def main(argv=None) -> None:
         def work(run: Run) -> Optional[dict]:
             try:
                 record = execute(run, teacher_ckpt, args.cfg_options,
-                                 args.threads)
+                                 args.threads, args.train_samples,
+                                 args.epochs)
             except RuntimeError as exc:
                 print(f'FAILED {run.name}: {exc}', flush=True)
                 return None

@@ -6,12 +6,14 @@ import json
 import math
 import os
 import os.path as osp
-from typing import List, Optional
+from typing import List, Optional, Tuple
 
+import numpy as np
 import torch
 import torch.distributed as torch_dist
-from mmengine.dist import get_world_size, is_main_process
+from mmengine.dist import get_dist_info, get_world_size, is_main_process
 from mmengine.hooks import Hook
+from torch.utils.data import DataLoader
 
 from bpfn.registry import HOOKS, TRANSFORMS
 from bpfn.utils.fileio import atomic_write_json
@@ -59,7 +61,14 @@ class AILErrorRangeHook(Hook):
     of the training pipeline (point sampling, augmentation) seeded from the
     sample index, so the same data and teacher give the same range (on any
     number of processes: each takes its share and the extremes are
-    all-reduced). It leaves the RNG states untouched. The range is logged,
+    all-reduced). It leaves the RNG states untouched.
+
+    Only samples with ground truth are measured (the teacher's error needs
+    it): in training data that mixes in unlabelled samples (unlabelled
+    scans, ``SyntheticSceneFlow(labeled_fraction=...)``) the labelled ones
+    are found by :func:`~bpfn.datasets.labeled_mask` and only they are
+    loaded; the log says how many of the training samples were measured.
+    Training data without any labelled sample is an error. The range is logged,
     cached in the work dir (``cache_file``, valid for the same teacher
     checkpoint file, training data config and sampling) and stored in every
     checkpoint (``meta['ail_error_range']``): a resumed run, or a new run in
@@ -134,7 +143,8 @@ class AILErrorRangeHook(Hook):
 
         Returns:
             dict: ``e_min`` and ``e_max`` (plain end-point errors, one per
-            level) and ``num_samples``.
+            level), ``num_samples`` (the labelled samples measured) and
+            ``num_unlabeled`` (the training samples skipped).
         """
         cfg = self._loader_cfg(runner)
         dataset = dict(cfg['dataset'])
@@ -147,13 +157,20 @@ class AILErrorRangeHook(Hook):
             cfg['batch_size'] = self.batch_size
         cfg.pop('batch_sampler', None)
         with rng_neutral():
-            loader = runner.build_dataloader(cfg, seed=0)
+            loader, total = self._labeled_loader(
+                runner.build_dataloader(cfg, seed=0))
             lows: List[float] = []
             highs: List[float] = []
+            measured = 0
             for batch in loader:
                 data = distiller.data_preprocessor(batch, False)
+                inputs, samples = _labeled_part(data['inputs'],
+                                                data['data_samples'])
+                if not samples:
+                    continue
+                measured += len(samples)
                 errors = distiller.teacher_point_errors(
-                    data['inputs'], data['data_samples'], squared=False)
+                    inputs, samples, squared=False)
                 if not lows:
                     lows = [math.inf] * len(errors)
                     highs = [-math.inf] * len(errors)
@@ -161,15 +178,41 @@ class AILErrorRangeHook(Hook):
                     lows[level] = min(lows[level], float(err.min()))
                     highs[level] = max(highs[level], float(err.max()))
         if get_world_size() > 1:
-            lo = torch.tensor(lows, dtype=torch.float64)
-            hi = torch.tensor(highs, dtype=torch.float64)
-            torch_dist.all_reduce(lo, op=torch_dist.ReduceOp.MIN)
-            torch_dist.all_reduce(hi, op=torch_dist.ReduceOp.MAX)
-            lows, highs = lo.tolist(), hi.tolist()
-        if not lows:
+            lows, highs, measured = _all_reduce_range(lows, highs, measured)
+        if not total:
             raise RuntimeError('AILErrorRangeHook: the training data is empty')
-        return dict(e_min=lows, e_max=highs,
-                    num_samples=len(loader.dataset))
+        if not measured:
+            raise RuntimeError(
+                f'AILErrorRangeHook: none of the {total} training samples '
+                'has ground truth (gt_flow), so the teacher\'s error range '
+                'over the training set cannot be measured; AIL needs '
+                'labelled training samples')
+        return dict(e_min=lows, e_max=highs, num_samples=measured,
+                    num_unlabeled=max(total - measured, 0))
+
+    @staticmethod
+    def _labeled_loader(loader: DataLoader) -> Tuple[DataLoader, int]:
+        """A loader of this process's share of the labelled samples.
+
+        Args:
+            loader (DataLoader): The deterministic training loader.
+
+        Returns:
+            tuple[DataLoader, int]: The loader, in index order, and the
+            number of training samples (labelled or not).
+        """
+        from bpfn.datasets import labeled_mask
+        dataset = loader.dataset
+        try:
+            mask = labeled_mask(dataset)
+        except TypeError:  # cannot tell: load all, keep the labelled ones
+            mask = np.ones(len(dataset), dtype=bool)
+        rank, world = get_dist_info()
+        indices = np.flatnonzero(mask)[rank::world].tolist()
+        labeled = DataLoader(dataset, batch_size=loader.batch_size,
+                             sampler=indices, collate_fn=loader.collate_fn,
+                             num_workers=0)
+        return labeled, len(mask)
 
     # ------------------------------------------------------------------
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
@@ -197,6 +240,9 @@ class AILErrorRangeHook(Hook):
             record = dict(self.measure(runner, distiller), key=key)
             source = (f'a pass of the teacher over {record["num_samples"]} '
                       'training scenes')
+            if record.get('num_unlabeled'):
+                source += (f' (the labelled ones; {record["num_unlabeled"]} '
+                           'without ground truth skipped)')
             if is_main_process():
                 os.makedirs(runner.work_dir, exist_ok=True)
                 atomic_write_json(record, cache)
@@ -221,3 +267,31 @@ class AILErrorRangeHook(Hook):
         if self.record is not None:
             checkpoint.setdefault('meta', {})[AIL_RANGE_KEY] = dict(
                 self.record)
+
+
+def _labeled_part(inputs: dict, samples: list) -> Tuple[dict, list]:
+    """The inputs and data samples of a batch's labelled samples."""
+    keep = [i for i, ds in enumerate(samples) if 'gt_flow' in ds]
+    if len(keep) == len(samples):
+        return inputs, samples
+    index = torch.tensor(keep, dtype=torch.long)
+    inputs = {k: v[index.to(v.device)] if isinstance(v, torch.Tensor) else v
+              for k, v in inputs.items()}
+    return inputs, [samples[i] for i in keep]
+
+
+def _all_reduce_range(lows: List[float], highs: List[float],
+                      measured: int) -> Tuple[List[float], List[float], int]:
+    """Extremes and count over the processes (a process may have none)."""
+    levels = torch.tensor([len(lows)], dtype=torch.float64)
+    torch_dist.all_reduce(levels, op=torch_dist.ReduceOp.MAX)
+    num = int(levels.item())
+    lo = torch.tensor(lows + [math.inf] * (num - len(lows)),
+                      dtype=torch.float64)
+    hi = torch.tensor(highs + [-math.inf] * (num - len(highs)),
+                      dtype=torch.float64)
+    count = torch.tensor([float(measured)], dtype=torch.float64)
+    torch_dist.all_reduce(lo, op=torch_dist.ReduceOp.MIN)
+    torch_dist.all_reduce(hi, op=torch_dist.ReduceOp.MAX)
+    torch_dist.all_reduce(count)
+    return lo.tolist(), hi.tolist(), int(count.item())

@@ -56,6 +56,9 @@ class TeacherSyncHook(Hook):
 
     def _check(self, runner, when: str) -> None:
         teacher = unwrap_distiller(runner, 'TeacherSyncHook').teacher
+        if teacher is None:
+            raise TypeError('TeacherSyncHook: the distiller has no teacher '
+                            '(model.teacher is None); remove the hook')
         digest = teacher_digest(teacher)
         if self.record:
             folder = osp.join(runner.work_dir, 'teacher_digests')

@@ -70,7 +70,10 @@ class MetaSceneFlowDistiller(SceneFlowDistiller):
        functional copy, the student itself is untouched; BatchNorm buffers
        are cloned);
     2. quiz loss ``Q``: the GT loss of the pilot ``theta'`` on the quiz
-       batch, and its gradient ``v = grad_theta' Q``;
+       batch (which must be labelled; the training batch may hold
+       unlabelled samples, trained as by :class:`SceneFlowDistiller`, in
+       the pilot step as in the real one), and its gradient
+       ``v = grad_theta' Q``;
     3. the teacher's gradient through the pilot step,
        ``dQ/dw = -lr * d/dw (v . g(w))`` (double backward; with
        ``first_order`` by finite differences), and a step of the teacher's
@@ -119,6 +122,9 @@ class MetaSceneFlowDistiller(SceneFlowDistiller):
                  fd_eps: float = 0.01,
                  **kwargs) -> None:
         super().__init__(**kwargs)
+        if self.teacher is None:
+            raise ValueError('MetaSceneFlowDistiller needs model.teacher (the '
+                             'teacher it teaches) and model.teacher_ckpt')
         self.teacher.requires_grad_(True)
         cfg = dict(teacher_optimizer or dict(type='Adam', lr=1e-5))
         cfg['params'] = [p for p in self.teacher.parameters()]
@@ -176,9 +182,11 @@ class MetaSceneFlowDistiller(SceneFlowDistiller):
     def _pilot_loss(self, params: dict, buffers: dict, inputs: dict,
                     data_samples: list, t_out: dict) -> Tensor:
         s_out = self._student_call(params, buffers, inputs)
+        # Unlabelled samples are handled as in the real step (GT term on
+        # the labelled ones, KD and self-supervised terms as configured).
         losses = self.distill_loss(inputs, data_samples, s_out, t_out)
         self._clear_records('student')
-        return sum(losses.values())
+        return sum(v for k, v in losses.items() if 'loss' in k)
 
     def meta_step(self, data: dict, quiz: dict, lr: float) -> Tensor:
         """Steps 1-3: update the teacher through a pilot student.
@@ -211,6 +219,7 @@ class MetaSceneFlowDistiller(SceneFlowDistiller):
         pilot = {n: (p - lr * g).detach().requires_grad_(True)
                  for (n, p), g in zip(params.items(), g_mean)}
         # 2. Quiz loss of the pilot, and v = its gradient at theta'.
+        self._check_quiz(quiz['data_samples'])
         q_out = self._student_call(pilot, buffers, quiz['inputs'])
         self._clear_records('student')
         quiz_loss = sum(self.student.loss(q_out,
@@ -241,6 +250,20 @@ class MetaSceneFlowDistiller(SceneFlowDistiller):
         self.teacher_optimizer.step()
         self.teacher.zero_grad(set_to_none=True)
         return all_reduce_mean([quiz_loss])[0]
+
+    @staticmethod
+    def _check_quiz(samples: List[dict]) -> None:
+        """The quiz loss is a GT loss: refuse unlabelled quiz samples."""
+        missing = [ds for ds in samples if 'gt_flow' not in ds]
+        if missing:
+            names = ', '.join(repr(ds.get('sample_name', '?'))
+                              for ds in missing[:5])
+            raise ValueError(
+                f'MetaSceneFlowDistiller: {len(missing)} of {len(samples)} '
+                f'quiz samples have no ground truth (gt_flow): {names}; the '
+                'quiz loss is the pilot\'s GT loss, so train_cfg.'
+                'quiz_dataloader must give labelled data (the training '
+                'batches may mix in unlabelled samples)')
 
     def loss(self, inputs: dict,
              data_samples: List[dict]) -> Dict[str, Tensor]:

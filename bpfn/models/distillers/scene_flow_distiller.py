@@ -5,6 +5,7 @@ import re
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
+from mmengine.logging import print_log
 from mmengine.model import BaseModel
 from torch import Tensor, nn
 
@@ -12,7 +13,11 @@ from bpfn.registry import MODELS
 from bpfn.utils import (CheckpointError, find_latest_checkpoint,
                         load_model_weights)
 from ..losses import subsample_flow, teacher_errors
+from .labeled_batches import (gt_targets_or_zeros, labeled_samples,
+                              select_samples)
 
+#: Which samples the self-supervised losses train on.
+SELF_SUPERVISED_ON = ('unlabeled', 'all')
 _TAP = re.compile(r'^(?P<name>[\w.]*?)(\[(?P<index>\d+)\])?$')
 _DRY_RUN_POINTS = 256
 
@@ -98,27 +103,66 @@ class SceneFlowDistiller(BaseModel):
     (:class:`~bpfn.engine.hooks.FitNetsStageHook`, for the first epochs),
     the loss is the feature losses alone: the student runs only up to its
     last tapped module, so only its layers below the guided ones (and the
-    adapters) are trained; the GT and output-KD terms are logged as 0.
+    adapters) are trained; the GT, output-KD and self-supervised terms are
+    logged as 0.
+
+    Samples without ground truth (no ``gt_flow`` entry: unlabelled scans,
+    the hidden scenes of ``SyntheticSceneFlow(labeled_fraction=...)``) may
+    be mixed into the training batches:
+
+    * ``loss_gt`` is the student's GT loss on the labelled samples alone,
+      as a batch of them: the mean over the labelled samples of the
+      per-sample GT loss (the multi-scale loss sums over points and
+      averages over samples), times the GT factors. Its scale does not
+      depend on the labelled share; a batch without a labelled sample has
+      ``loss_gt = 0``.
+    * The distillation terms are computed on every sample (means over the
+      whole batch); output KD takes its targets from the teacher. AIL has
+      no teacher error on an unlabelled sample: there its trust is
+      ``Phi = AILLoss.unlabeled_phi`` (1.0: plain imitation), said once in
+      the log.
+    * ``self_supervised_losses`` (PointPWC-Net's ``ChamferLoss``,
+      ``SmoothnessLoss``, ``LaplacianLoss``) train on the unlabelled
+      samples (``self_supervised_on='unlabeled'``) or on all of them
+      (``'all'``), each the mean over those samples, 0 in a batch without
+      any. They need no teacher: without ``distill_losses`` the teacher
+      may be omitted (``teacher=None``), which trains the student on GT
+      plus self-supervision alone.
+    * ``labeled_frac``, the share of labelled samples of the batch, is
+      logged every iteration.
+
+    A batch with unlabelled samples and no loss that uses them (no
+    distillation and no self-supervised loss) is refused. Validation and
+    testing still need ground truth on every sample (the model's loss and
+    ``SceneFlowMetric`` refuse unlabelled samples).
 
     Args:
         student (dict): Config of the student model.
-        teacher (dict): Config of the teacher model.
+        teacher (dict, optional): Config of the teacher model; required
+            with ``distill_losses``. Defaults to None.
         teacher_ckpt (str): Teacher checkpoint (bpfn or original BPF file,
             or a work dir with a ``last_checkpoint`` pointer).
         distill_losses (Sequence[dict]): Loss entries (see above).
             Defaults to ().
         gt_loss_weight (float): Factor on the student's own GT loss.
             Defaults to 1.0.
+        self_supervised_losses (Sequence[dict]): Self-supervised loss
+            configs, at most one of each type. Defaults to ().
+        self_supervised_on (str): ``'unlabeled'`` or ``'all'``: the samples
+            the self-supervised losses train on. Defaults to
+            ``'unlabeled'``.
         data_preprocessor (dict, optional): Defaults to the student's.
         init_cfg (dict, optional): Defaults to None.
     """
 
     def __init__(self,
                  student: dict,
-                 teacher: dict,
+                 teacher: Optional[dict] = None,
                  teacher_ckpt: Optional[str] = None,
                  distill_losses: Sequence[dict] = (),
                  gt_loss_weight: float = 1.0,
+                 self_supervised_losses: Sequence[dict] = (),
+                 self_supervised_on: str = 'unlabeled',
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
         if data_preprocessor is None and isinstance(student, dict):
@@ -126,14 +170,26 @@ class SceneFlowDistiller(BaseModel):
         super().__init__(data_preprocessor=data_preprocessor,
                          init_cfg=init_cfg)
         self.student = MODELS.build(student)
-        teacher_model = MODELS.build(teacher)
-        path = resolve_teacher_checkpoint(teacher_ckpt)
         device = next(self.student.parameters()).device
-        try:
-            load_model_weights(teacher_model, path, map_location=device)
-        except CheckpointError as exc:
-            raise CheckpointError(f'model.teacher_ckpt: {exc}') from exc
-        teacher_model.requires_grad_(False).eval()
+        if teacher is None:
+            if distill_losses:
+                raise ValueError(
+                    'model.teacher is required by model.distill_losses; '
+                    'give the teacher config, or remove the distillation '
+                    'losses to train on GT and self-supervision alone')
+            if teacher_ckpt:
+                raise ValueError(
+                    f'model.teacher_ckpt={teacher_ckpt!r} is given but '
+                    'model.teacher is None; give the teacher config too')
+            teacher_model, path = None, None
+        else:
+            teacher_model = MODELS.build(teacher)
+            path = resolve_teacher_checkpoint(teacher_ckpt)
+            try:
+                load_model_weights(teacher_model, path, map_location=device)
+            except CheckpointError as exc:
+                raise CheckpointError(f'model.teacher_ckpt: {exc}') from exc
+            teacher_model.requires_grad_(False).eval()
         # Outside the module tree on purpose, see the class docstring.
         object.__setattr__(self, 'teacher', teacher_model)
         self.teacher_ckpt = path
@@ -151,6 +207,10 @@ class SceneFlowDistiller(BaseModel):
                 'teacher', None)
             adapter = entry.pop('adapter', None)
             loss = MODELS.build(entry)
+            if getattr(loss, 'self_supervised', False):
+                raise ValueError(
+                    f'{field}: {entry["type"]} is a self-supervised loss '
+                    '(no teacher); put it in model.self_supervised_losses')
             self.distill_losses.append(loss)
             if getattr(loss, 'uses_outputs', False):
                 if s_names or t_names:
@@ -171,6 +231,10 @@ class SceneFlowDistiller(BaseModel):
                     adapter_cfgs[key] = dict(adapter)
                 pairs.append((s, t, key))
             self.pairs.append(pairs)
+        self._build_self_supervised(self_supervised_losses,
+                                    self_supervised_on)
+        #: Messages about unlabelled samples already logged (once each).
+        self._said: set = set()
 
         self._records: Dict[str, Dict[str, Any]] = dict(student={},
                                                         teacher={})
@@ -186,6 +250,8 @@ class SceneFlowDistiller(BaseModel):
         self.hint_only = False
         for role, model in (('student', self.student),
                             ('teacher', teacher_model)):
+            if model is None:
+                continue
             taps = {p[0 if role == 'student' else 1] for ps in self.pairs
                     for p in ps}
             self._hook(role, model, taps)
@@ -193,6 +259,32 @@ class SceneFlowDistiller(BaseModel):
             self._dry_run(adapter_cfgs)
 
     # ------------------------------------------------------------------
+    def _build_self_supervised(self, cfgs: Sequence[dict], on: str) -> None:
+        """Build ``self_supervised_losses``; check each entry and ``on``."""
+        if on not in SELF_SUPERVISED_ON:
+            raise ValueError(f'model.self_supervised_on must be one of '
+                             f'{SELF_SUPERVISED_ON}, got {on!r}')
+        self.self_supervised_on = on
+        self.self_supervised_losses = nn.ModuleList()
+        for i, cfg in enumerate(cfgs):
+            field = f'model.self_supervised_losses[{i}]'
+            loss = MODELS.build(dict(cfg))
+            if not getattr(loss, 'self_supervised', False):
+                raise ValueError(
+                    f'{field}: {type(loss).__name__} is not a '
+                    'self-supervised loss (ChamferLoss, SmoothnessLoss, '
+                    'LaplacianLoss); distillation losses go in '
+                    'model.distill_losses')
+            if any(type(other) is type(loss)
+                   for other in self.self_supervised_losses):
+                raise ValueError(f'{field}: a second {type(loss).__name__}; '
+                                 'give each self-supervised loss once')
+            self.self_supervised_losses.append(loss)
+
+    def _self_supervised_name(self, index: int) -> str:
+        loss = self.self_supervised_losses[index]
+        return 'loss_' + type(loss).__name__.replace('Loss', '').lower()
+
     @staticmethod
     def _names(loss: nn.Module, names: Union[str, Sequence[str], None],
                field: str) -> List[str]:
@@ -336,13 +428,15 @@ class SceneFlowDistiller(BaseModel):
     def _apply(self, fn, *args, **kwargs):
         """Apply ``fn`` (``.to()``, ``.cuda()``, ...) to the teacher too."""
         super()._apply(fn, *args, **kwargs)
-        self.teacher._apply(fn, *args, **kwargs)
+        if self.teacher is not None:
+            self.teacher._apply(fn, *args, **kwargs)
         return self
 
     def train(self, mode: bool = True) -> 'SceneFlowDistiller':
         """Set the student's mode; the teacher stays in eval mode."""
         super().train(mode)
-        self.teacher.eval()
+        if self.teacher is not None:
+            self.teacher.eval()
         return self
 
     def forward(self,
@@ -383,36 +477,92 @@ class SceneFlowDistiller(BaseModel):
     def distill_loss(self, inputs: dict, data_samples: List[dict],
                      s_out: dict,
                      t_out: Optional[dict]) -> Dict[str, Tensor]:
-        """GT and distillation losses from both nets' outputs.
+        """GT, distillation and self-supervised losses from the outputs.
 
         The hooks must have recorded this step's features (both nets run on
-        ``inputs`` just before).
+        ``inputs`` just before). Samples without ``gt_flow`` are allowed:
+        see the class docstring (GT term on the labelled samples, KD terms
+        on all of them).
 
         Args:
             inputs (dict): ``pc1`` and ``pc2`` (B, N, 3).
-            data_samples (list[dict]): With ``gt_flow`` (N, 3).
+            data_samples (list[dict]): With or without ``gt_flow`` (N, 3).
             s_out (dict): Student outputs of ``extract``.
             t_out (dict, optional): Teacher outputs of ``extract``; None
                 when only feature losses are used (see :meth:`run_teacher`).
 
         Returns:
-            dict: ``loss_gt`` and one ``loss_<type><i>`` per entry.
+            dict: ``loss_gt``, one ``loss_<type><i>`` per distillation entry
+            and one ``loss_<type>`` per self-supervised loss.
         """
         losses = self.gt_loss(s_out, data_samples)
         flows = s_out['flows']
+        labeled = labeled_samples(data_samples).to(flows[0].device)
         gt_targets = t_targets = None
         for i, loss in enumerate(self.distill_losses):
             name = self._loss_name(i)
             if getattr(loss, 'uses_outputs', False):
                 if t_targets is None:
-                    gt = self.student.stack_gt_flow(data_samples).to(flows[0])
-                    gt_targets = subsample_flow(
-                        gt, s_out['fps_idx_pc1'][:len(flows) - 1])
+                    # Zeros on the unlabelled rows, masked by the losses.
+                    gt_targets = gt_targets_or_zeros(s_out, data_samples)
                     t_targets = self.teacher_targets(s_out, t_out)
-                losses[name] = loss(flows, t_targets, gt_targets)
+                if hasattr(loss, 'unlabeled_phi') and not bool(
+                        labeled.all()):
+                    self._say_once(
+                        f'ail{i}', f'{type(loss).__name__} '
+                        f'(model.distill_losses[{i}]): samples without '
+                        'ground truth have no teacher error to weigh the '
+                        f'teacher by; their points get Phi = '
+                        f'{loss.unlabeled_phi:g} (unlabeled_phi; 1 imitates '
+                        'the teacher fully, 0 ignores those samples)')
+                losses[name] = loss(flows, t_targets, gt_targets,
+                                    labeled=labeled)
                 continue
             losses[name] = self._feature_loss(i)
+        losses.update(self.self_supervised_loss(s_out, labeled))
         return losses
+
+    def self_supervised_loss(self, s_out: dict,
+                             labeled: Tensor) -> Dict[str, Tensor]:
+        """The self-supervised terms on their samples.
+
+        Each term is its loss (a mean over samples) on the unlabelled
+        samples (``self_supervised_on='unlabeled'``) or on all of them
+        (``'all'``); 0 when the batch has none of those.
+
+        Args:
+            s_out (dict): Student outputs of ``extract`` (``pc1``, ``pc2``
+                (B, N_l, 3) and ``flows`` (B, 3, N_l) per level).
+            labeled (Tensor): Which samples have ground truth (B,) bool.
+
+        Returns:
+            dict: One ``loss_<type>`` per self-supervised loss.
+        """
+        if not len(self.self_supervised_losses):
+            return {}
+        flows = s_out['flows']
+        rows = labeled.to(flows[0].device)
+        rows = ~rows if self.self_supervised_on == 'unlabeled' else \
+            torch.ones_like(rows)
+        names = [self._self_supervised_name(i)
+                 for i in range(len(self.self_supervised_losses))]
+        if not bool(rows.any()):
+            zero = flows[0].new_zeros(())
+            return {name: zero for name in names}
+        chosen = s_out if bool(rows.all()) else select_samples(
+            dict(pc1=s_out['pc1'], pc2=s_out['pc2'], flows=flows), rows)
+        levels = len(flows)
+        pc1, pc2 = chosen['pc1'][:levels], chosen['pc2'][:levels]
+        # The losses take flows (B, N_l, 3).
+        sel_flows = [f.transpose(1, 2) for f in chosen['flows']]
+        return {name: loss(pc1, pc2, sel_flows)
+                for name, loss in zip(names, self.self_supervised_losses)}
+
+    def _say_once(self, key: str, message: str) -> None:
+        """Log ``message`` the first time ``key`` comes up."""
+        if key not in self._said:
+            self._said.add(key)
+            print_log(f'{type(self).__name__}: {message}', logger='current')
 
     def _feature_loss(self, index: int) -> Tensor:
         """Feature loss ``index`` from the recorded (adapted) features."""
@@ -482,6 +632,12 @@ class SceneFlowDistiller(BaseModel):
         self._run_to_taps('teacher', inputs)
         return None
 
+    def _require_teacher(self, what: str) -> None:
+        if self.teacher is None:
+            raise RuntimeError(
+                f'{type(self).__name__}: {what} needs a teacher, but '
+                'model.teacher is None (GT and self-supervision only)')
+
     @torch.no_grad()
     def teacher_val_step(self, data: Union[dict, tuple, list]) -> List[dict]:
         """The teacher's predictions of a batch, as ``val_step`` gives them.
@@ -495,6 +651,7 @@ class SceneFlowDistiller(BaseModel):
         Returns:
             list[dict]: Per-sample predictions of the teacher.
         """
+        self._require_teacher('measuring the teacher')
         try:
             return self.teacher.val_step(data)
         finally:
@@ -519,6 +676,7 @@ class SceneFlowDistiller(BaseModel):
         Returns:
             list[Tensor]: Errors (B, N_l) per student level.
         """
+        self._require_teacher("the teacher's errors")
         try:
             t_out = self.teacher(inputs, mode='tensor')
             same = getattr(self.student, 'num_points', None) == getattr(
@@ -548,11 +706,18 @@ class SceneFlowDistiller(BaseModel):
 
     def gt_loss(self, s_out: dict,
                 data_samples: List[dict]) -> Dict[str, Tensor]:
-        """The student's GT loss, scaled by every entry's GT factor.
+        """The student's GT loss on the labelled samples, scaled by every
+        entry's GT factor.
+
+        The student's loss of the batch of labelled samples alone (the
+        outputs of those samples, :func:`select_samples`): the mean over
+        the labelled samples of the per-sample GT loss, whatever their
+        share of the batch. Without a labelled sample it is 0 (a zero that
+        keeps the student's graph, so that a step still runs).
 
         Args:
             s_out (dict): Student outputs of ``extract``.
-            data_samples (list[dict]): With ``gt_flow`` (N, 3).
+            data_samples (list[dict]): With or without ``gt_flow`` (N, 3).
 
         Returns:
             dict: ``loss_gt``.
@@ -560,8 +725,53 @@ class SceneFlowDistiller(BaseModel):
         gt_factor = self.gt_loss_weight
         for loss in self.distill_losses:
             gt_factor *= float(loss.gt_loss_factor)
+        labeled = labeled_samples(data_samples)
+        if not bool(labeled.any()):
+            return dict(loss_gt=s_out['flows'][0].sum() * 0.0)
+        if not bool(labeled.all()):
+            index = torch.nonzero(labeled).flatten()
+            s_out = select_samples(s_out, index)
+            data_samples = [data_samples[i] for i in index.tolist()]
         gt_terms = self.student.loss(s_out, data_samples)
         return dict(loss_gt=gt_factor * sum(gt_terms.values()))
+
+    def check_unlabeled(self, data_samples: List[dict]) -> Tensor:
+        """Which samples are labelled; refuse unlabelled ones nothing uses.
+
+        Args:
+            data_samples (list[dict]): The batch.
+
+        Returns:
+            Tensor: (B,) bool, True where a sample has ``gt_flow``.
+        """
+        labeled = labeled_samples(data_samples)
+        if bool(labeled.all()):
+            return labeled
+        if not self.distill_losses and not len(self.self_supervised_losses):
+            missing = [data_samples[i] for i in
+                       torch.nonzero(~labeled).flatten().tolist()]
+            names = ', '.join(repr(ds.get('sample_name', '?'))
+                              for ds in missing[:5])
+            raise ValueError(
+                f'{type(self).__name__}: {len(missing)} of '
+                f'{len(data_samples)} samples of the batch have no ground '
+                f'truth (gt_flow): {names}; with neither distill_losses nor '
+                'self_supervised_losses no loss can train on them. Add a '
+                'distillation or self-supervised loss, or train on '
+                'labelled data only')
+        parts = ['loss_gt is the mean GT loss over the labelled samples of '
+                 'a batch (0 without any)']
+        if self.distill_losses:
+            parts.append('the distillation terms use every sample')
+        if len(self.self_supervised_losses):
+            parts.append('the self-supervised terms use '
+                         + ('the unlabelled samples' if
+                            self.self_supervised_on == 'unlabeled' else
+                            'every sample'))
+        self._say_once(
+            'mixed', 'batches with samples without ground truth: '
+            + ', '.join(parts) + '; labeled_frac logs the labelled share')
+        return labeled
 
     def kd_off(self) -> bool:
         """Whether every distillation weight is 0 (e.g. after early stop)."""
@@ -601,6 +811,8 @@ class SceneFlowDistiller(BaseModel):
         out = dict(loss_gt=zero)
         for i in range(len(self.distill_losses)):
             out[self._loss_name(i)] = losses.get(self._loss_name(i), zero)
+        for i in range(len(self.self_supervised_losses)):
+            out[self._self_supervised_name(i)] = zero
         return out
 
     def loss(self, inputs: dict,
@@ -608,22 +820,39 @@ class SceneFlowDistiller(BaseModel):
         """Run the student, the frozen teacher (no grad) and all losses.
 
         When every distillation weight is 0 (``KDWeightScheduleHook``
-        after an early stop) the teacher is not run: the distillation terms
-        are logged as zeros and only the GT loss trains the student. In the
-        hint-only stage see :meth:`hint_stage_loss`.
+        after an early stop), or there is no distillation loss, the teacher
+        is not run: the distillation terms are logged as zeros and the GT
+        (and self-supervised) losses train the student. In the hint-only
+        stage see :meth:`hint_stage_loss`. ``labeled_frac`` (the labelled
+        share of the batch) is added to the log variables.
         """
         try:
+            labeled = self.check_unlabeled(data_samples)
             if self.hint_only:
-                return self.hint_stage_loss(inputs)
-            s_out = self.student(inputs, mode='tensor')
-            if self.kd_off():
-                losses = self.gt_loss(s_out, data_samples)
-                zero = losses['loss_gt'].new_zeros(())
-                for i in range(len(self.distill_losses)):
-                    losses[self._loss_name(i)] = zero
-                return losses
+                losses = self.hint_stage_loss(inputs)
+            else:
+                losses = self._loss(inputs, data_samples, labeled)
+            losses['labeled_frac'] = losses['loss_gt'].new_tensor(
+                float(labeled.float().mean()))
+            return losses
+        finally:
+            self._clear_records()
+
+    def _loss(self, inputs: dict, data_samples: List[dict],
+              labeled: Tensor) -> Dict[str, Tensor]:
+        s_out = self.student(inputs, mode='tensor')
+        if self.distill_losses and not self.kd_off():
             with torch.no_grad():
                 t_out = self.run_teacher(inputs)
             return self.distill_loss(inputs, data_samples, s_out, t_out)
-        finally:
-            self._clear_records()
+        losses = self.gt_loss(s_out, data_samples)
+        zero = losses['loss_gt'].new_zeros(())
+        for i in range(len(self.distill_losses)):
+            losses[self._loss_name(i)] = zero
+        if self.distill_losses and not bool(labeled.all()) and not len(
+                self.self_supervised_losses):
+            self._say_once(
+                'kd_off', 'every distillation weight is 0 (KD switched '
+                'off): the samples without ground truth now get no loss')
+        losses.update(self.self_supervised_loss(s_out, labeled))
+        return losses

@@ -53,28 +53,47 @@ def teacher_errors(teacher_flow: Tensor, gt_flow: Tensor,
 
 def ail_weights(teacher_flow: Tensor, gt_flow: Tensor,
                 error_range: Optional[ErrorRange] = None,
-                squared: bool = True, eps: float = 1e-12) -> Tensor:
+                squared: bool = True, eps: float = 1e-12,
+                labeled: Optional[Tensor] = None,
+                unlabeled_phi: float = 1.0) -> Tensor:
     """Per-point trust in the teacher, ``Phi = 1 - e / eta``.
 
     ``e`` is :func:`teacher_errors` and ``eta = e_max - e_min``, the range
     of the teacher's errors over the training set (``error_range``) or,
-    when ``error_range`` is None, over this batch. ``Phi`` is clamped to
-    [0, 1]: a point the teacher gets right has ``Phi`` near 1; ``Phi`` is 0
-    where ``e >= eta`` (the worst training points when ``e_min`` is 0, and
-    points beyond the measured range).
+    when ``error_range`` is None, over this batch (its labelled samples).
+    ``Phi`` is clamped to [0, 1]: a point the teacher gets right has
+    ``Phi`` near 1; ``Phi`` is 0 where ``e >= eta`` (the worst training
+    points when ``e_min`` is 0, and points beyond the measured range).
+
+    A sample without ground truth (``labeled`` False) has no teacher error:
+    all its points get ``Phi = unlabeled_phi`` (1 by default: the teacher
+    is imitated there as by plain output KD).
 
     Args:
         teacher_flow (Tensor): Teacher flow (B, N, 3).
-        gt_flow (Tensor): Ground truth (B, N, 3).
+        gt_flow (Tensor): Ground truth (B, N, 3); rows of unlabelled
+            samples are ignored (any values, e.g. zeros).
         error_range (tuple[float, float], optional): ``(e_min, e_max)``.
             Defaults to None (the batch's).
         squared (bool): Squared errors. Defaults to True.
         eps (float): Floor of ``eta``. Defaults to 1e-12.
+        labeled (Tensor, optional): Which samples have ground truth (B,)
+            bool. Defaults to None (all of them).
+        unlabeled_phi (float): ``Phi`` of the unlabelled samples' points.
+            Defaults to 1.0.
 
     Returns:
         Tensor: Weights (B, N), detached.
     """
     err = teacher_errors(teacher_flow, gt_flow, squared)
+    if labeled is not None and not bool(labeled.all()):
+        labeled = labeled.to(device=err.device, dtype=torch.bool)
+        phi = torch.full_like(err, float(unlabeled_phi))
+        if bool(labeled.any()):
+            phi[labeled] = ail_weights(teacher_flow[labeled],
+                                       gt_flow[labeled], error_range,
+                                       squared, eps)
+        return phi
     if error_range is None:
         e_min, e_max = float(err.min()), float(err.max())
     else:
@@ -88,21 +107,30 @@ def ail_kd_term(student_flows: Sequence[Tensor],
                 gt_targets: Sequence[Tensor],
                 scale_weights: Sequence[float] = DEFAULT_ALPHA,
                 error_ranges: Optional[Sequence[ErrorRange]] = None,
-                squared: bool = True) -> Tensor:
+                squared: bool = True,
+                labeled: Optional[Tensor] = None,
+                unlabeled_phi: float = 1.0) -> Tensor:
     """Multi-scale ``sum_l a_l mean_b sum_i Phi_i ||p_S - p_T||_i``.
+
+    The mean is over every sample of the batch, labelled or not (see
+    :func:`ail_weights` for ``Phi`` of an unlabelled sample).
 
     Args:
         student_flows (Sequence[Tensor]): Student flows (B, 3, N_l).
         teacher_targets (Sequence[Tensor]): Teacher flows at the student's
             points (B, N_l, 3).
         gt_targets (Sequence[Tensor]): Ground truth at the student's points
-            (B, N_l, 3).
+            (B, N_l, 3); rows of unlabelled samples are ignored.
         scale_weights (Sequence[float]): Level weights ``a_l``.
             Defaults to (0.02, 0.04, 0.08, 0.16).
         error_ranges (Sequence[tuple], optional): ``(e_min, e_max)`` per
             level. Defaults to None (each batch's).
         squared (bool): Squared teacher errors in ``Phi``.
             Defaults to True.
+        labeled (Tensor, optional): Which samples have ground truth (B,)
+            bool. Defaults to None (all of them).
+        unlabeled_phi (float): ``Phi`` on the unlabelled samples.
+            Defaults to 1.0.
 
     Returns:
         Tensor: Scalar loss.
@@ -112,7 +140,7 @@ def ail_kd_term(student_flows: Sequence[Tensor],
                          f'error ranges of {len(error_ranges)} levels')
     phi: List[Tensor] = [
         ail_weights(t, g, None if error_ranges is None else error_ranges[i],
-                    squared)
+                    squared, labeled=labeled, unlabeled_phi=unlabeled_phi)
         for i, (t, g) in enumerate(zip(teacher_targets, gt_targets))
     ]
     return multi_scale_loss(student_flows, teacher_targets, scale_weights,
@@ -171,6 +199,13 @@ class AILLoss(nn.Module):
     every batch has a point of full and one of no trust whatever the
     teacher's quality.
 
+    Samples without ground truth (``labeled`` False in :meth:`forward`,
+    e.g. unlabelled scans in a mixed batch) have no teacher error to weigh
+    the teacher by: their points get ``Phi = unlabeled_phi``. The default
+    1.0 imitates the teacher fully there (the imitation term of those
+    samples is plain output KD with weight ``1 - alpha``); 0.0 drops them
+    from the loss. Their GT term is skipped by the distiller.
+
     Args:
         scale_weights (Sequence[float]): Level weights.
             Defaults to (0.02, 0.04, 0.08, 0.16).
@@ -179,6 +214,8 @@ class AILLoss(nn.Module):
             Defaults to ``'train_set'``.
         squared (bool): ``Phi`` from squared end-point errors of the
             teacher (the paper's choice) or plain ones. Defaults to True.
+        unlabeled_phi (float): ``Phi`` of the points of samples without
+            ground truth, in [0, 1]. Defaults to 1.0.
     """
 
     uses_outputs = True
@@ -187,11 +224,16 @@ class AILLoss(nn.Module):
                  scale_weights: Sequence[float] = DEFAULT_ALPHA,
                  loss_weight: float = 0.5,
                  error_range: str = 'train_set',
-                 squared: bool = True) -> None:
+                 squared: bool = True,
+                 unlabeled_phi: float = 1.0) -> None:
         super().__init__()
         if error_range not in AIL_ERROR_RANGES:
             raise ValueError(f'AILLoss: error_range must be one of '
                              f'{AIL_ERROR_RANGES}, got {error_range!r}')
+        if not 0.0 <= float(unlabeled_phi) <= 1.0:
+            raise ValueError('AILLoss: unlabeled_phi must be in [0, 1], got '
+                             f'{unlabeled_phi}')
+        self.unlabeled_phi = float(unlabeled_phi)
         self.scale_weights = tuple(scale_weights)
         self.loss_weight = loss_weight
         self.error_range = error_range
@@ -221,13 +263,17 @@ class AILLoss(nn.Module):
 
     def forward(self, student_flows: Sequence[Tensor],
                 teacher_targets: Sequence[Tensor],
-                gt_targets: Sequence[Tensor]) -> Tensor:
+                gt_targets: Sequence[Tensor],
+                labeled: Optional[Tensor] = None) -> Tensor:
         """Weighted imitation term of :func:`ail_kd_term`.
 
         Args:
             student_flows (Sequence[Tensor]): Student flows (B, 3, N_l).
             teacher_targets (Sequence[Tensor]): Teacher flows (B, N_l, 3).
-            gt_targets (Sequence[Tensor]): Ground truth (B, N_l, 3).
+            gt_targets (Sequence[Tensor]): Ground truth (B, N_l, 3); rows
+                of unlabelled samples are ignored.
+            labeled (Tensor, optional): Which samples have ground truth
+                (B,) bool. Defaults to None (all of them).
 
         Returns:
             Tensor: Scalar loss.
@@ -244,4 +290,4 @@ class AILLoss(nn.Module):
             ranges = self.error_ranges
         return self.loss_weight * ail_kd_term(
             student_flows, teacher_targets, gt_targets, self.scale_weights,
-            ranges, self.squared)
+            ranges, self.squared, labeled, self.unlabeled_phi)

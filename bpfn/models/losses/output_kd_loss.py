@@ -1,5 +1,5 @@
 """Output (response) distillation: student flows against teacher flows."""
-from typing import Sequence
+from typing import Optional, Sequence
 
 from torch import Tensor, nn
 
@@ -68,7 +68,20 @@ class OutputKDLoss(nn.Module):
 
     def forward(self, student_flows: Sequence[Tensor],
                 teacher_targets: Sequence[Tensor],
-                gt_targets: Sequence[Tensor]) -> Tensor:
-        """Weighted loss; ``gt_targets`` (B, N_l, 3) are unused here."""
+                gt_targets: Optional[Sequence[Tensor]] = None,
+                labeled: Optional[Tensor] = None) -> Tensor:
+        """Weighted loss against the teacher, on every sample.
+
+        Args:
+            student_flows (Sequence[Tensor]): Student flows (B, 3, N_l).
+            teacher_targets (Sequence[Tensor]): Teacher flows (B, N_l, 3).
+            gt_targets (Sequence[Tensor], optional): Unused (the targets
+                come from the teacher, also on samples without ground
+                truth).
+            labeled (Tensor, optional): Unused, see ``gt_targets``.
+
+        Returns:
+            Tensor: Scalar loss.
+        """
         return self.loss_weight * output_kd_loss(student_flows,
                                                  teacher_targets, self.alpha)

@@ -24,9 +24,10 @@ def _runner(work_dir, teacher, **kwargs) -> BPFNRunner:
         work_dir, teacher, losses=[AIL], hooks=HOOKS, **kwargs)))
 
 
-def _range_by_hand(runner) -> tuple:
-    """Teacher end-point errors over the 4 training scenes, sampled as in
-    deterministic mode (seed 0, by sample index), min and max per level."""
+def _range_by_hand(runner, scenes=range(4)) -> tuple:
+    """Teacher end-point errors over the training scenes ``scenes`` (of 4),
+    sampled as in deterministic mode (seed 0, by sample index), min and max
+    per level."""
     init_default_scope('bpfn')
     teacher = runner.model.teacher
     data = SyntheticSceneFlow(
@@ -35,7 +36,7 @@ def _range_by_hand(runner) -> tuple:
                        deterministic=True),
                   dict(type='PackFlowInputs')])
     lows, highs = [float('inf')] * 4, [0.0] * 4
-    for i in range(len(data)):
+    for i in scenes:
         sample = data[i]
         inputs = {k: v[None] for k, v in sample['inputs'].items()}
         with torch.no_grad():
@@ -110,4 +111,48 @@ def test_hook_needs_a_train_set_ail_loss(tmp_path):
     cfg = kd_runner_cfg(str(tmp_path / 'work'), teacher,
                         losses=[dict(AIL, error_range='batch')], hooks=HOOKS)
     with pytest.raises(ValueError, match="error_range='train_set'"):
+        BPFNRunner.from_cfg(Config(cfg)).train()
+
+
+def test_range_from_the_labelled_samples_only(tmp_path):
+    """Training data with unlabelled scenes: the pass measures the
+    labelled ones (and loads only them), training runs on the mix."""
+    teacher = save_teacher(str(tmp_path / 'teacher.pth'))
+    cfg = kd_runner_cfg(str(tmp_path / 'work'), teacher, losses=[AIL],
+                        hooks=HOOKS)
+    cfg['train_dataloader']['dataset']['labeled_fraction'] = 0.5
+    runner = BPFNRunner.from_cfg(Config(cfg))
+    labelled = SyntheticSceneFlow(split='train', num_samples=4,
+                                  num_points=POINTS, labeled_fraction=0.5,
+                                  lazy_init=True).labeled_scenes().tolist()
+    assert len(labelled) == 2
+    loaded = []
+    dataset = runner.train_dataloader.dataset
+    original = type(dataset).prepare_data
+
+    def spy(self, idx):
+        loaded.append(idx)
+        return original(self, idx)
+
+    type(dataset).prepare_data = spy
+    try:
+        record = AILErrorRangeHook().measure(runner, runner.model)
+    finally:
+        type(dataset).prepare_data = original
+    assert sorted(loaded) == labelled  # the unlabelled scenes not loaded
+    assert record['num_samples'] == 2 and record['num_unlabeled'] == 2
+    lows, highs = _range_by_hand(runner, labelled)
+    assert record['e_min'] == pytest.approx(lows, rel=1e-5)
+    assert record['e_max'] == pytest.approx(highs, rel=1e-5)
+    runner.train()  # AIL on the mixed batches
+    loss = runner.model.distill_losses[0]
+    assert [r[1] for r in loss.error_ranges] == pytest.approx(
+        [hi**2 for hi in highs], rel=1e-5)
+    fractions = runner.message_hub.get_scalar('train/labeled_frac').data[0]
+    assert fractions.mean() == pytest.approx(0.5)
+    # No labelled training sample at all: a clear error.
+    cfg['train_dataloader']['dataset']['labeled_fraction'] = 0.0
+    cfg['work_dir'] = str(tmp_path / 'none')
+    with pytest.raises(RuntimeError, match='none of the 4 training samples '
+                       'has ground truth'):
         BPFNRunner.from_cfg(Config(cfg)).train()

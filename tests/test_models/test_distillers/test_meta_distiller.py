@@ -171,3 +171,39 @@ def test_pending_quiz_batch_refuses_a_plain_forward(teacher_ckpt, tiny_cfg,
     model.set_quiz_batch(dict(inputs=inputs, data_samples=samples))
     with pytest.raises(RuntimeError, match='MetaDistillerDDP'):
         model(inputs, samples, mode='loss')
+
+
+def test_meta_step_on_a_mixed_batch_and_an_unlabelled_quiz(
+        teacher_ckpt, tiny_cfg, make_batch):
+    init_default_scope('bpfn')
+    model = MODELS.build(
+        dict(type='MetaSceneFlowDistiller',
+             student=dict(tiny_cfg, weightnet=4),
+             teacher=tiny_cfg, teacher_ckpt=teacher_ckpt,
+             teacher_optimizer=dict(type='SGD', lr=1.0),
+             distill_losses=[dict(type='OutputKDLoss', loss_weight=0.3)],
+             self_supervised_losses=[dict(type='ChamferLoss')])).train()
+    wrapper = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.1))
+    inputs, samples = make_batch(seed=0)
+    del samples[1]['gt_flow']  # the training batch may mix
+    quiz_inputs, quiz_samples = make_batch(seed=1)
+    teacher_before = {k: v.clone() for k, v in
+                      model.teacher.named_parameters()}
+    model.set_quiz_batch(dict(inputs=quiz_inputs, data_samples=quiz_samples))
+    log = model.train_step(dict(inputs=inputs, data_samples=samples),
+                           wrapper)
+    assert torch.isfinite(log['loss_quiz'])
+    assert log['labeled_frac'].item() == 0.5
+    assert log['loss_chamfer'].item() > 0
+    assert any(not torch.equal(v, teacher_before[k])
+               for k, v in model.teacher.named_parameters())
+    # The quiz loss is a GT loss: an unlabelled quiz sample is refused.
+    del quiz_samples[0]['gt_flow']
+    quiz_samples[0]['sample_name'] = 'quiz0'
+    model.set_quiz_batch(dict(inputs=quiz_inputs, data_samples=quiz_samples))
+    with pytest.raises(ValueError, match="quiz samples have no ground "
+                       r"truth \(gt_flow\): 'quiz0'"):
+        model.train_step(dict(inputs=inputs, data_samples=samples), wrapper)
+    with pytest.raises(ValueError, match='needs model.teacher'):
+        MODELS.build(dict(type='MetaSceneFlowDistiller',
+                          student=dict(tiny_cfg, weightnet=4)))

@@ -208,7 +208,10 @@ def test_teacher_skipped_when_kd_weights_are_zero(build, make_batch,
 
     monkeypatch.setattr(model.teacher, 'forward', teacher_must_not_run)
     losses = model(inputs, samples, mode='loss')
-    assert set(losses) == {'loss_gt', 'loss_hint0', 'loss_ail1'}
+    # labeled_frac: the labelled share of the batch, logged every step.
+    assert set(losses) == {'loss_gt', 'loss_hint0', 'loss_ail1',
+                           'labeled_frac'}
+    assert losses['labeled_frac'].item() == 1.0
     assert losses['loss_hint0'].item() == 0.0
     assert losses['loss_ail1'].item() == 0.0
     # AIL with weight 0 gives the plain GT loss (alpha = 1).

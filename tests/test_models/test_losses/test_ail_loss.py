@@ -106,3 +106,37 @@ def test_ail_module_checks_its_arguments():
         AILLoss().set_error_range([(0.0, 1.0), (2.0, 1.0)])
     with pytest.raises(ValueError, match='level 0'):
         AILLoss().set_error_range([(0.0, float('nan'))])
+
+
+def test_unlabeled_samples_get_unlabeled_phi():
+    student, teacher, gt = _case()
+    # Sample 0 labelled; sample 1 (the same clouds) has no ground truth:
+    # garbage in its GT rows must not matter.
+    teacher2 = torch.cat([teacher, teacher])
+    gt2 = torch.cat([gt, torch.full_like(gt, 1e6)])
+    labeled = torch.tensor([True, False])
+    phi = ail_weights(teacher2, gt2, (0.0, 50.0), labeled=labeled)
+    assert phi[0].tolist() == pytest.approx([0.98, 0.82, 0.5])
+    assert phi[1].tolist() == [1.0, 1.0, 1.0]  # the default: imitate fully
+    phi = ail_weights(teacher2, gt2, (0.0, 50.0), labeled=labeled,
+                      unlabeled_phi=0.0)
+    assert phi[1].tolist() == [0.0, 0.0, 0.0]
+    # The batch's range is that of the labelled samples alone.
+    phi = ail_weights(teacher2, gt2, labeled=labeled)
+    assert phi[0].tolist() == pytest.approx([23 / 24, 15 / 24, 0.0])
+    # No labelled sample: every point gets unlabeled_phi.
+    phi = ail_weights(teacher2, gt2, labeled=torch.tensor([False, False]),
+                      unlabeled_phi=0.25)
+    assert phi.tolist() == [[0.25] * 3] * 2
+    # The imitation term averages over both samples: with Phi = 1 the
+    # unlabelled one adds its plain output-KD term.
+    student2 = torch.cat([student, student])
+    loss = AILLoss(scale_weights=[1.0], loss_weight=0.5)
+    loss.set_error_range([(0.0, 50.0)])
+    value = loss([student2], [teacher2], [gt2], labeled=labeled)
+    err = torch.norm(student.transpose(1, 2) - teacher, dim=2)[0]
+    phi0 = torch.tensor([0.98, 0.82, 0.5])
+    expected = 0.5 * ((phi0 * err).sum() + err.sum()) / 2
+    assert value.item() == pytest.approx(expected.item(), rel=1e-6)
+    with pytest.raises(ValueError, match='unlabeled_phi'):
+        AILLoss(unlabeled_phi=1.5)
