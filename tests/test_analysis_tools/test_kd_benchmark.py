@@ -185,3 +185,17 @@ def test_label_scarce_table():
     rows = data['regimes']['label_scarce']
     assert rows[0]['gap_closed'] is None
     assert [r['gap_closed'] for r in rows[1:]] == pytest.approx([0.5, 0.25])
+
+
+def test_budget_is_stated_under_each_heading():
+    assert kd_benchmark.budget_line() == (
+        '10 epochs of 200 training scenes (500 iterations at batch 4), '
+        '2048 points')
+    budget = kd_benchmark.budget_line(epochs=5, train_samples=100)
+    assert budget == ('5 epochs of 100 training scenes (125 iterations at '
+                      'batch 4), 2048 points')
+    records = [_record('wn4', 'scratch', 0, 0.4)]
+    teacher = dict(checkpoint=kd_benchmark.DEFAULT_TEACHER,
+                   metrics=dict(EPE3D=0.2, ACC3DS=0.3), zero_flow_EPE3D=0.85)
+    table, _ = kd_benchmark.summarize(records, teacher, budget)
+    assert f'GT on every training scene; every run: {budget}.' in table

@@ -153,13 +153,11 @@ VARIANTS: Dict[str, Variant] = {
 }
 REGIMES: Dict[str, Regime] = {
     'full': Regime('full supervision',
-                   'GT on every training scene (the demo budget: 10 epochs, '
-                   '200 scenes, 2048 points)'),
+                   'GT on every training scene'),
     'label_scarce': Regime(
         'label-scarce (GT on 10% of the scenes)',
         'GT on 10% of the training scenes (SyntheticSceneFlow '
-        'labeled_fraction=0.1), the demo budget and the same iterations as '
-        'full supervision. Scratch: the labelled scenes alone, repeated to '
+        'labeled_fraction=0.1), the same iterations as full supervision. Scratch: the labelled scenes alone, repeated to '
         'the length of the training set. The other variants: all the '
         'scenes in the batches of full supervision, the GT term on the '
         'labelled samples of a batch (their mean), the distillation terms '
@@ -463,12 +461,38 @@ def _fmt(mean: float, std: Optional[float]) -> str:
     return f'{mean:.4f}' if std is None else f'{mean:.4f} ± {std:.4f}'
 
 
-def summarize(records: List[dict], teacher: dict) -> Tuple[str, dict]:
+def budget_line(epochs: Optional[int] = None,
+                train_samples: Optional[int] = None) -> str:
+    """What every run trains for, from the demo config and the overrides.
+
+    Args:
+        epochs (int, optional): ``--epochs`` (None: the demo's).
+        train_samples (int, optional): ``--train-samples`` (None: the
+            demo's).
+
+    Returns:
+        str: E.g. ``'10 epochs of 200 training scenes (500 iterations at
+        batch 4), 2048 points'``.
+    """
+    from mmengine.config import Config
+    cfg = Config.fromfile(osp.join(DEMO, 'bpfn_synthetic.py'))
+    epochs = int(epochs or cfg.train_cfg.max_epochs)
+    scenes = int(train_samples or cfg.train_dataloader.dataset.num_samples)
+    batch = int(cfg.train_dataloader.batch_size)
+    iters = epochs * -(-scenes // batch)
+    return (f'{epochs} epochs of {scenes} training scenes ({iters} '
+            f'iterations at batch {batch}), {cfg.num_points} points')
+
+
+def summarize(records: List[dict], teacher: dict,
+              budget: Optional[str] = None) -> Tuple[str, dict]:
     """The markdown table and its data.
 
     Args:
         records (list[dict]): Run records (see :func:`execute`).
         teacher (dict): The teacher's record (see :func:`evaluate_teacher`).
+        budget (str, optional): What every run trains for
+            (:func:`budget_line`), stated under each heading.
 
     Returns:
         tuple[str, dict]: Markdown, and the rows as a dict.
@@ -480,7 +504,9 @@ def summarize(records: List[dict], teacher: dict) -> Tuple[str, dict]:
         rows = [r for r in records if r['regime'] == regime]
         if not rows:
             continue
-        lines += [f'### {spec.title}', '', spec.description + '.', '',
+        said = spec.description + (f'; every run: {budget}' if budget
+                                   else '')
+        lines += [f'### {spec.title}', '', said + '.', '',
                   f'Teacher (`{osp.relpath(teacher["checkpoint"], REPO)}`): '
                   f'test EPE3D {t_epe:.4f}, ACC3DS '
                   f'{teacher["metrics"]["ACC3DS"]:.4f}; zero flow: EPE3D '
@@ -652,7 +678,8 @@ def main(argv=None) -> None:
         if len(records) < len(runs):
             print(f'{len(runs) - len(records)} runs failed; the table shows '
                   'the others', flush=True)
-    table, data = summarize(records, teacher)
+    table, data = summarize(records, teacher,
+                            budget_line(args.epochs, args.train_samples))
     with open(osp.join(args.out, 'kd_benchmark.md'), 'w') as f:
         f.write(table)
     atomic_write_json(data, osp.join(args.out, 'kd_benchmark.json'))
