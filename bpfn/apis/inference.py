@@ -26,8 +26,9 @@ def init_model(config: Union[str, Config],
     Args:
         config (str | Config): Config file path or loaded config.
         checkpoint (str, optional): A bpfn checkpoint, an original BPF file
-            (plain state_dict, or under ``state_dict``) or a distiller
-            checkpoint (its student is kept). Defaults to None.
+            (plain state_dict, or under ``state_dict``), a distiller
+            checkpoint (its student is kept) or a ``.safetensors`` file of
+            weights (read without unpickling). Defaults to None.
         device (str | torch.device): Defaults to ``'cpu'``.
         cfg_options (dict, optional): Overrides merged into the config.
         allow_unsafe (bool): Allow full unpickling of a trusted checkpoint.

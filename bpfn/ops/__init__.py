@@ -1,3 +1,4 @@
+from .export import export_algorithms, use_export
 from .furthest_point_sample import furthest_point_sample
 from .gather import gather_points, group_points
 from .interpolate import (interpolate_three_nn, three_interpolate,
@@ -8,7 +9,8 @@ from .reference import reference_algorithms, use_reference
 __all__ = [
     'furthest_point_sample', 'gather_points', 'group_points', 'knn',
     'square_distance', 'three_nn_weights', 'three_interpolate',
-    'interpolate_three_nn', 'reference_algorithms', 'use_reference'
+    'interpolate_three_nn', 'reference_algorithms', 'use_reference',
+    'export_algorithms', 'use_export'
 ]
 from .warping import warp_backward  # noqa: E402
 

@@ -3,6 +3,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .export import furthest_point_sample_export, use_export
 from .reference import use_reference
 from .threads import cpu_threads
 
@@ -39,6 +40,8 @@ def furthest_point_sample(xyz: Tensor, num_samples: int) -> Tensor:
                          f'points from a cloud of {num_points}')
     if use_reference():
         return furthest_point_sample_reference(xyz, num_samples)
+    if use_export():
+        return furthest_point_sample_export(xyz, num_samples)
     with torch.no_grad():  # indices only: no graph to record
         coords = xyz.detach().transpose(1, 2).contiguous()  # B, 3, N
         if (coords.device.type == 'cpu'

@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .chunking import point_chunks
+from .export import EXPORT_MAX_ELEMENTS, use_export
 from .point_blocks import PointBlocks, all_finite, cloud_blocks
 from .reference import use_reference
 
@@ -125,6 +126,9 @@ def knn(k: int,
         if use_reference():
             idx, dist = knn_reference(k, ref, query)
             return (idx, dist) if return_dist else idx
+        if use_export():
+            idx, dist = knn_export(k, ref, query, max_elements)
+            return (idx, dist) if return_dist else idx
         max_elements = max_elements or default_max_elements(query.device)
         if method == 'auto':
             blocked = (query.device.type == 'cpu'
@@ -161,6 +165,52 @@ def knn_dense(k: int,
     for part in point_chunks(num_query, batch * ref.shape[1], max_elements):
         dist = square_distance(query[:, part], ref)
         values, idx = torch.topk(dist, k, dim=-1, largest=False, sorted=False)
+        idx_chunks.append(idx)
+        dist_chunks.append(values)
+    if len(idx_chunks) == 1:
+        return idx_chunks[0], dist_chunks[0]
+    return torch.cat(idx_chunks, dim=1), torch.cat(dist_chunks, dim=1)
+
+
+def knn_export(k: int,
+               ref: Tensor,
+               query: Tensor,
+               max_elements: Optional[int] = None) -> Tuple[Tensor, Tensor]:
+    """The dense search as an ONNX graph computes it (see
+    :func:`bpfn.ops.export_algorithms`).
+
+    The distances are :func:`square_distance`'s; of equal distances the
+    lower reference index is taken first, as ONNX ``TopK`` specifies (the
+    blocked search of the CPU path, whose data-dependent blocks cannot be
+    traced, is left out). While tracing, ``topk`` records that operator;
+    run eagerly, a stable sort computes the same neighbours in the same
+    order, so that the exported graph can be checked exactly.
+
+    Args:
+        k (int): Number of neighbours ``K``.
+        ref (Tensor): Reference points, shape (B, M, 3).
+        query (Tensor): Query points, shape (B, S, 3).
+        max_elements (int, optional): Bound on B * chunk * M distances held
+            at once. Defaults to ``EXPORT_MAX_ELEMENTS``: a few large
+            chunks.
+
+    Returns:
+        tuple[Tensor, Tensor]: Indices (B, S, K), nearest first, and
+        squared distances (B, S, K).
+    """
+    batch = query.shape[0]
+    max_elements = max_elements or EXPORT_MAX_ELEMENTS
+    tracing = torch.jit.is_tracing()
+    idx_chunks, dist_chunks = [], []
+    for part in point_chunks(query.shape[1], batch * ref.shape[1],
+                             max_elements):
+        dist = square_distance(query[:, part], ref)
+        if tracing:
+            values, idx = torch.topk(dist, k, dim=-1, largest=False,
+                                     sorted=True)
+        else:
+            values, idx = torch.sort(dist, dim=-1, stable=True)
+            values, idx = values[..., :k], idx[..., :k]
         idx_chunks.append(idx)
         dist_chunks.append(values)
     if len(idx_chunks) == 1:

@@ -113,13 +113,66 @@ def checkpoint_problem(path: str) -> Optional[str]:
     return None
 
 
+#: File name ending of weights in the safetensors format.
+SAFETENSORS_SUFFIX = '.safetensors'
+
+
+def is_safetensors_file(path: str) -> bool:
+    """Whether ``path`` names a safetensors file (by its ending)."""
+    return str(path).endswith(SAFETENSORS_SUFFIX)
+
+
+def load_safetensors_file(path: str,
+                          map_location: Any = 'cpu'
+                          ) -> 'OrderedDict[str, torch.Tensor]':
+    """Read the tensors of a ``.safetensors`` file (no unpickling at all).
+
+    The format is a JSON header of names, dtypes, shapes and byte ranges,
+    then the raw bytes; a file whose header or data is cut short is
+    refused by the reader.
+
+    Args:
+        path (str): The file.
+        map_location: A device name for the tensors; anything else loads
+            them on the CPU. Defaults to ``'cpu'``.
+
+    Returns:
+        OrderedDict[str, Tensor]: The tensors, a plain state dict.
+
+    Raises:
+        FileNotFoundError: If ``path`` is not a file.
+        ImportError: If the optional package ``safetensors`` is missing.
+        CheckpointError: If the file is not a complete safetensors file.
+    """
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'checkpoint not found: {path}')
+    try:
+        from safetensors.torch import load_file
+    except ImportError as exc:
+        raise ImportError(
+            f'loading {path} needs the optional package safetensors (pip '
+            'install safetensors)') from exc
+    device = map_location if isinstance(map_location, str) else 'cpu'
+    try:
+        state = load_file(path, device=device)
+    except Exception as exc:  # noqa: BLE001 (the reader's own error types)
+        raise CheckpointError(
+            f'checkpoint {path} is truncated or corrupt: not a complete '
+            f'safetensors file ({exc})') from exc
+    if not state:
+        raise CheckpointError(f'checkpoint {path} holds no tensors')
+    return OrderedDict(state)
+
+
 def load_checkpoint_file(path: str,
                          map_location: Any = 'cpu',
                          allow_unsafe: bool = False) -> Any:
     """Check a checkpoint file, then load it with ``weights_only=True``.
 
     The archive is checked first (:func:`verify_checkpoint_archive`), also
-    with ``allow_unsafe``.
+    with ``allow_unsafe``. A ``.safetensors`` file holds weights only and is
+    read without unpickling (:func:`load_safetensors_file`); it gives a
+    plain state dict.
 
     Args:
         path (str): Checkpoint path.
@@ -135,6 +188,8 @@ def load_checkpoint_file(path: str,
         CheckpointError: If the file is truncated, corrupt or altered, or
             holds objects outside the allowlist.
     """
+    if is_safetensors_file(path):
+        return load_safetensors_file(path, map_location)
     verify_checkpoint_archive(path)
     from .safe_globals import bpfn_safe_globals
     try:

@@ -14,6 +14,11 @@ Examples::
     python tools/analysis_tools/benchmark.py --all --compare-reference \
         --threads 2
 
+    # The exported ONNX model in onnxruntime beside PyTorch, same scene,
+    # onnxruntime's intra-op threads set to torch's.
+    python tools/analysis_tools/benchmark.py --all --backend onnxruntime \
+        --threads 2
+
 Every measurement interleaves what it compares (A, B, A, B, ...) in one
 process and reports medians of wall time and of process CPU time, so that
 the ratios hold on a busy machine even when the absolute times do not.
@@ -87,6 +92,14 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         help='also run the original\'s algorithms (same '
                         'weights), check that both give the same flows, and '
                         'print both and their ratio')
+    parser.add_argument('--backend', choices=['torch', 'onnxruntime'],
+                        default='torch',
+                        help='onnxruntime: also export each model to ONNX '
+                        '(tools/deployment/export_onnx.py, B and N of this '
+                        'run) and time it in onnxruntime beside PyTorch on '
+                        'the same scene, interleaved, with as many '
+                        'onnxruntime intra-op threads as torch threads; '
+                        'forward only')
     parser.add_argument('--steps', choices=['forward', 'train', 'both'],
                         default=None,
                         help='what to time (default: forward; both with '
@@ -123,6 +136,10 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
         args.steps = 'both' if args.compare_reference else 'forward'
     if args.threads is not None and args.threads < 1:
         parser.error(f'--threads must be at least 1, got {args.threads}')
+    if args.backend == 'onnxruntime' and (args.compare_reference
+                                          or args.steps != 'forward'):
+        parser.error('--backend onnxruntime times forwards only; it does not '
+                     'combine with --compare-reference or --steps train')
     return args
 
 
@@ -302,6 +319,45 @@ def compare_outputs(net: torch.nn.Module, inputs: dict,
                 same=same)
 
 
+def onnxruntime_fn(net: torch.nn.Module, inputs: dict, folder: str,
+                   name: str, threads: int, device: str) -> tuple:
+    """Export ``net`` (on CPU) and a forward of it in onnxruntime.
+
+    Returns:
+        tuple: The forward, and a dict with the parity figures against
+        bpfn's flows, the export's size and session-creation seconds.
+    """
+    from bpfn.apis.export import (export_onnx, flow_errors, onnx_flows,
+                                  onnx_session, reference_flows)
+    pc1, pc2 = inputs['pc1'].cpu(), inputs['pc2'].cpu()
+    path = osp.join(folder, f'{name}.onnx')
+    cpu_net = copy.deepcopy(net).cpu().eval()
+    info = export_onnx(cpu_net, path, (pc1, pc2))
+    providers = ['CPUExecutionProvider']
+    if device.startswith('cuda'):
+        import onnxruntime
+        if 'CUDAExecutionProvider' not in \
+                onnxruntime.get_available_providers():
+            raise RuntimeError(
+                'benchmark --backend onnxruntime --device cuda: this '
+                'onnxruntime has no CUDAExecutionProvider (pip install '
+                'onnxruntime-gpu), or run with --device cpu')
+        providers = ['CUDAExecutionProvider']
+    start = time.perf_counter()
+    session = onnx_session(path, threads, providers)
+    info['session_s'] = time.perf_counter() - start
+    got = onnx_flows(session, pc1, pc2)
+    info.update(flow_errors(got, reference_flows(cpu_net, pc1, pc2, True)))
+    default = flow_errors(got, reference_flows(cpu_net, pc1, pc2))
+    info.update(default_p99=default['p99'], default_max=default['max'])
+    feed = {'pc1': pc1.numpy(), 'pc2': pc2.numpy()}
+
+    def forward() -> None:
+        session.run(None, feed)
+
+    return forward, info
+
+
 def build(config: str, cfg_options: Optional[dict], device: str) -> tuple:
     cfg = Config.fromfile(config)
     if cfg_options:
@@ -395,6 +451,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         if is_distiller:
             distill[name] = cfg.model.student
     paths = [False, True] if args.compare_reference else [False]
+    if args.backend == 'onnxruntime':
+        return onnxruntime_main(args, nets, inputs)
 
     ok, checks = True, {}
     if args.compare_reference:
@@ -513,6 +571,54 @@ def main(argv: Optional[List[str]] = None) -> int:
         print('\nbpfn and the reference path gave different outputs')
         return 1
     return 0
+
+
+def onnxruntime_main(args: argparse.Namespace, nets: Dict[str, object],
+                     inputs: dict) -> int:
+    """``--backend onnxruntime``: PyTorch and onnxruntime forwards."""
+    import tempfile
+    threads = torch.get_num_threads()
+    fns, infos = {}, {}
+    with tempfile.TemporaryDirectory() as folder:
+        for name, net in nets.items():
+            fns[(name, 'PyTorch')] = forward_fn(net, inputs, False)
+            fns[(name, 'onnxruntime')], infos[name] = onnxruntime_fn(
+                net, inputs, folder, name, threads, args.device)
+        print(f'\nonnxruntime against bpfn\'s export path (same weights '
+              f'and scene; limits p99 {P99_TOLERANCE:g}, max '
+              f'{MAX_TOLERANCE:g}; the default path, which breaks exact '
+              'distance ties in torch.topk\'s order, in brackets):')
+        for name, info in infos.items():
+            verdict = 'same' if info['ok'] else 'NOT THE SAME'
+            print(f'  {name}: flows p99 {info["p99"]:.1e}, max '
+                  f'{info["max"]:.1e} -> {verdict} (default path p99 '
+                  f'{info["default_p99"]:.1e}, max {info["default_max"]:.1e})'
+                  f'; {info["size"] / 2**20:.1f} MiB, export '
+                  f'{info["export_s"]:.1f} s, session '
+                  f'{info["session_s"]:.1f} s')
+        res = interleaved(fns, args.runs, args.warmup, args.device)
+    print(f'\nforward (B={args.batch_size}, N={args.points}, {threads} '
+          f'threads; onnxruntime intra-op threads {threads}):')
+    rows = [['config', 'backend', 'wall s', 'CPU s',
+             'onnxruntime / PyTorch (wall, CPU)']]
+    for (name, backend), r in res.items():
+        ratio = ''
+        if backend == 'onnxruntime':
+            base = res[(name, 'PyTorch')]
+            ratio = (f'{r["wall"] / base["wall"]:.2f}x, '
+                     f'{r["cpu"] / base["cpu"]:.2f}x')
+        rows.append([name, backend, f'{r["wall"]:.3f}', f'{r["cpu"]:.3f}',
+                     ratio])
+    print_table(rows)
+    if args.json:
+        with open(args.json, 'w') as f:
+            json.dump(dict(
+                device=args.device, threads=threads, torch=torch.__version__,
+                batch_size=args.batch_size, points=args.points,
+                runs=args.runs, checks=infos,
+                results=[dict(config=name, backend=backend, **r)
+                         for (name, backend), r in res.items()]), f, indent=1)
+    return 0 if all(info['ok'] for info in infos.values()) else 1
 
 
 if __name__ == '__main__':

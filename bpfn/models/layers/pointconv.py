@@ -8,6 +8,7 @@ from torch import Tensor, nn
 from bpfn.ops import (furthest_point_sample, gather_points, group_points,
                       knn)
 from bpfn.ops.chunking import chunk_elements, point_chunks
+from bpfn.ops.export import use_export
 from bpfn.ops.reference import use_reference
 from .conv_block import LEAKY_RATE
 from .weight_net import WeightNet
@@ -122,7 +123,9 @@ class PointConv(nn.Module):
             grouped = group_points(table, idx[:, part])  # B,n,K,3+C
             rel_xyz = grouped[..., :3]
             centre = new_xyz[:, part].unsqueeze(2)
-            if centre.requires_grad:
+            # Out of place also for ONNX export, whose converter mishandles
+            # an in-place update of a slice.
+            if centre.requires_grad or use_export():
                 grouped = torch.cat([rel_xyz - centre, grouped[..., 3:]], -1)
                 rel_xyz = grouped[..., :3]
             else:
