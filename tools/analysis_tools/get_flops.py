@@ -9,8 +9,11 @@ Two conventions are printed (see :mod:`bpfn.utils.flops`): ``FLOPs``, that
 of the published BPF tables (the 2020 ``thop`` profiler: conv/linear
 multiply-adds, conv bias, LeakyReLU and BatchNorm elements) and ``FLOPs (all
 ops)``, the multiply-adds of every conv, linear, matmul and einsum as
-MMEngine's analysis tools count them. Batch size 1, the features are the
-coordinates.
+MMEngine's analysis tools count them, with the neighbour search counted as
+the original computes it (the ``M x N x 3`` multiply-adds of each kNN's full
+distance matrix; the model is traced with the reference algorithms, so the
+count is the same on every device and code path). Batch size 1, the
+features are the coordinates.
 """
 import argparse
 import ast
@@ -42,7 +45,13 @@ ALL_MODELS = {
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        description='Count the FLOPs and parameters of a bpfn model')
+        description='Count the FLOPs and parameters of a bpfn model. '
+        '"FLOPs": the published BPF convention (thop: conv/linear '
+        'multiply-adds, conv bias, LeakyReLU, BatchNorm; no neighbour '
+        'search). "FLOPs (all ops)": multiply-adds of every conv, linear, '
+        'matmul and einsum, each kNN counted as the original computes it '
+        '(M x N x 3 multiply-adds of its full distance matrix), the same on '
+        'every device and code path.')
     parser.add_argument('config', nargs='?', help='model config file')
     parser.add_argument(
         '--points', type=int, default=8192,
