@@ -127,9 +127,8 @@ def add_threads_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         '--threads', type=int, default=None, metavar='N',
         help='torch CPU threads of this process (default: OMP_NUM_THREADS '
-        'when set, else the physical cores, divided among the processes '
-        'of this machine under torchrun); on a machine whose cores are '
-        'busy, 1 is often fastest')
+        'when set, else the physical cores not busy with other work, '
+        'divided among the processes of this machine under torchrun)')
 
 
 def physical_cores() -> int:
@@ -163,25 +162,71 @@ def physical_cores() -> int:
     return max(1, len(allowed) if allowed else (os.cpu_count() or 1))
 
 
+def busy_cores(interval: float = 0.2) -> float:
+    """Cores kept busy by other processes, measured over ``interval`` s.
+
+    Reads the busy and total CPU time of the whole machine from
+    ``/proc/stat`` twice while this process sleeps, so its own work does
+    not count.
+
+    Args:
+        interval (float): Seconds between the two readings.
+            Defaults to 0.2.
+
+    Returns:
+        float: Busy logical CPUs (0.0 where ``/proc/stat`` is not
+        readable).
+    """
+    import time
+
+    def read() -> Optional[Tuple[int, int, int]]:
+        try:
+            with open('/proc/stat') as f:
+                fields = [int(v) for v in f.readline().split()[1:]]
+                cpus = sum(1 for line in f if line.startswith('cpu')
+                           and line[3:4].isdigit())
+        except (OSError, ValueError):
+            return None
+        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+        return sum(fields[:8]), idle, cpus
+
+    first = read()
+    time.sleep(interval)
+    second = read()
+    if first is None or second is None or second[0] <= first[0]:
+        return 0.0
+    total = second[0] - first[0]
+    busy = total - (second[1] - first[1])
+    return max(0.0, busy / total * second[2])
+
+
 def choose_threads(requested: Optional[int] = None,
                    environ: Optional[Dict[str, str]] = None,
-                   cores: Optional[int] = None) -> Tuple[int, str]:
+                   cores: Optional[int] = None,
+                   busy: Optional[float] = None) -> Tuple[int, str]:
     """How many torch CPU threads a tool uses, and why.
 
     In order: ``--threads``; ``OMP_NUM_THREADS`` when set (as torch itself
-    reads it); under ``torchrun`` with several processes on this machine
-    (``LOCAL_WORLD_SIZE``, else ``WORLD_SIZE`` > 1), the physical cores
-    divided among them (at least 1 each); else the physical cores.
+    reads it); else the physical cores that other processes do not keep
+    busy (:func:`busy_cores`, rounded; at least 1), shared under
+    ``torchrun`` among the processes of this machine (``LOCAL_WORLD_SIZE``,
+    else ``WORLD_SIZE`` > 1; at least 1 each). Busy cores are left out
+    because every parallel operator waits for all its threads: a thread
+    that shares its core with another job stalls the others (on 2 busy
+    cores the demo ran 5 times slower with 2 threads than with 1).
 
     Args:
         requested (int, optional): ``--threads``; None for the default.
         environ (dict, optional): Environment. Defaults to ``os.environ``.
         cores (int, optional): Physical cores. Defaults to
             :func:`physical_cores`.
+        busy (float, optional): Cores busy with other work. Defaults to
+            :func:`busy_cores`.
 
     Returns:
         tuple[int, str]: The threads and the reason, e.g.
-        ``(2, 'physical cores')``.
+        ``(2, 'physical cores')`` or ``(1, '2 physical cores, 1.9 busy with
+        other work')``.
 
     Raises:
         ValueError: If ``requested`` or ``OMP_NUM_THREADS`` is not a
@@ -199,16 +244,19 @@ def choose_threads(requested: Optional[int] = None,
                 f'OMP_NUM_THREADS={omp!r} is not a positive integer')
         return int(omp), 'OMP_NUM_THREADS'
     cores = physical_cores() if cores is None else cores
+    busy = busy_cores() if busy is None else busy
+    free = max(1, min(cores, cores - int(round(busy))))
+    why = f'{cores} physical cores' if free == cores else \
+        f'{cores} physical cores, {busy:.1f} busy with other work'
     for key in ('LOCAL_WORLD_SIZE', 'WORLD_SIZE'):
         value = environ.get(key, '').strip()
         if value.isdigit() and int(value) > 1:
             procs = int(value)
-            return (max(1, cores // procs),
-                    f'{cores} physical cores / {procs} processes '
-                    f'({key})')
+            return (max(1, free // procs),
+                    f'{why} / {procs} processes ({key})')
         if value.isdigit():
             break
-    return cores, 'physical cores'
+    return free, 'physical cores' if free == cores else why
 
 
 def setup_threads(requested: Optional[int] = None) -> Tuple[int, str]:

@@ -8,37 +8,48 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from bpfn.utils.tool_utils import (ConfigError, choose_threads,
-                                   physical_cores, setup_threads,
-                                   use_tensorboard)
+from bpfn.utils.tool_utils import (ConfigError, busy_cores,
+                                   choose_threads, physical_cores,
+                                   setup_threads, use_tensorboard)
 
 
 def test_choose_threads_order():
+    def choose(requested=None, env=None, cores=8, busy=0.0):
+        return choose_threads(requested, env or {}, cores=cores, busy=busy)
+
     # --threads wins over everything.
-    assert choose_threads(3, dict(OMP_NUM_THREADS='1'), cores=8) == \
-        (3, '--threads')
+    assert choose(3, dict(OMP_NUM_THREADS='1')) == (3, '--threads')
     # OMP_NUM_THREADS, as torch reads it.
-    assert choose_threads(None, dict(OMP_NUM_THREADS='2'), cores=8) == \
-        (2, 'OMP_NUM_THREADS')
+    assert choose(env=dict(OMP_NUM_THREADS='2')) == (2, 'OMP_NUM_THREADS')
     # Plain run: the physical cores.
-    assert choose_threads(None, {}, cores=8) == (8, 'physical cores')
+    assert choose() == (8, 'physical cores')
     # torchrun: the cores of this machine shared by its processes.
-    assert choose_threads(None, dict(LOCAL_WORLD_SIZE='4', WORLD_SIZE='8'),
-                          cores=8) == \
+    assert choose(env=dict(LOCAL_WORLD_SIZE='4', WORLD_SIZE='8')) == \
         (2, '8 physical cores / 4 processes (LOCAL_WORLD_SIZE)')
-    assert choose_threads(None, dict(WORLD_SIZE='3'), cores=8) == \
+    assert choose(env=dict(WORLD_SIZE='3')) == \
         (2, '8 physical cores / 3 processes (WORLD_SIZE)')
     # At least one thread each; a single process keeps all cores.
-    assert choose_threads(None, dict(LOCAL_WORLD_SIZE='16'), cores=8)[0] == 1
-    assert choose_threads(None, dict(LOCAL_WORLD_SIZE='1', WORLD_SIZE='4'),
-                          cores=8) == (8, 'physical cores')
+    assert choose(env=dict(LOCAL_WORLD_SIZE='16'))[0] == 1
+    assert choose(env=dict(LOCAL_WORLD_SIZE='1', WORLD_SIZE='4')) == \
+        (8, 'physical cores')
+    # Cores busy with other work are left out (at least 1 thread).
+    assert choose(cores=2, busy=1.9) == \
+        (1, '2 physical cores, 1.9 busy with other work')
+    assert choose(cores=2, busy=5.0)[0] == 1
+    assert choose(busy=2.2) == (6, '8 physical cores, 2.2 busy with other '
+                                'work')
+    assert choose(busy=0.4) == (8, 'physical cores')
+    assert choose(env=dict(LOCAL_WORLD_SIZE='2'), busy=4.0) == \
+        (2, '8 physical cores, 4.0 busy with other work / 2 processes '
+         '(LOCAL_WORLD_SIZE)')
     with pytest.raises(ValueError, match='--threads must be at least 1'):
-        choose_threads(0, {}, cores=8)
+        choose(0)
     with pytest.raises(ValueError, match="OMP_NUM_THREADS='two'"):
-        choose_threads(None, dict(OMP_NUM_THREADS='two'), cores=8)
+        choose(env=dict(OMP_NUM_THREADS='two'))
 
 
-def test_physical_cores_within_the_allowed_cpus():
+def test_physical_and_busy_cores_of_this_machine():
+    assert 0.0 <= busy_cores(0.05) <= os.cpu_count() + 0.5
     cores = physical_cores()
     allowed = len(os.sched_getaffinity(0)) if hasattr(
         os, 'sched_getaffinity') else os.cpu_count()

@@ -29,6 +29,7 @@ from mmengine.registry import init_default_scope
 
 from bpfn.registry import MODELS
 from bpfn.utils.flops import FlopCount, count_flops
+from bpfn.utils.tool_utils import add_threads_arg, setup_threads
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
@@ -63,6 +64,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         '--exact-fps', action='store_true',
         help='trace the real farthest point sampling (slower; the counts '
         'are the same)')
+    add_threads_arg(parser)
     args = parser.parse_args(argv)
     if not args.all and not args.config:
         parser.error('give a CONFIG or --all')
@@ -174,6 +176,11 @@ def markdown_table(results: Dict[str, FlopCount]) -> str:
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
     args = parse_args(argv)
+    try:
+        threads, why = setup_threads(args.threads)
+    except ValueError as exc:
+        raise SystemExit(f'error: {exc}') from exc
+    print(f'threads: {threads} ({why})', file=sys.stderr)
     if args.all:
         results = {}
         for name, rel_path in ALL_MODELS.items():
