@@ -682,8 +682,12 @@ def test_checkpoint(cfg: Config, checkpoint: str, name: str,
         experiment=experiment or config_name(name))
     problems = non_finite_results(result, predictions)
     if is_main_process():
+        counts = ', '.join(f'{ds}: {entry["total"]} samples'
+                           for ds, entry in predictions.items())
         lines = ['', f'Checkpoint: {path}'
                  + ('' if why == 'checkpoint file given' else f'\n  {why}'),
+                 f'Scene flow results ({counts}):' if counts else
+                 'Scene flow results:',
                  format_metrics_table(result['metrics']),
                  'Zero-flow baseline (EPE3D of predicting no motion):']
         for ds, value in baselines.items():

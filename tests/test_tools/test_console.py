@@ -21,7 +21,7 @@ def test_train_console_header_and_summary(trained_checkpoint):
     assert 'model: BiPointFlowNet, 0.31M parameters (305,668)' in out
     assert 'val: 2/2 (100%), elapsed ' in out
     assert 'Training finished in ' in out
-    assert '(1 epochs, 4 iterations)' in out
+    assert '(1 epoch, 4 iterations)' in out
     assert '  best EPE3D: ' in out and ' at epoch 1\n' in out
     assert f'  best checkpoint: {work}/best_EPE3D_epoch_1.pth\n' in out
     assert f'  last checkpoint: {work}/epoch_1.pth' in out

@@ -32,7 +32,8 @@ class RunHeaderHook(Hook):
     """Log a few lines about the run before it starts (console and file).
 
     Config file, work dir, log file, seed, torch CPU threads (and why that
-    many), device and the model's parameter count. MMEngine's environment
+    many), device, processes and backend when distributed, and the model's
+    parameter count. MMEngine's environment
     and config dumps go to the log file only (see
     :class:`~bpfn.engine.console_log.FileOnlyFilter`).
 
@@ -77,10 +78,22 @@ class RunHeaderHook(Hook):
             f'{bool(randomness.get("deterministic", False))})',
             f'  threads: {threads}',
             f'  device: {device_text}',
+            *self._distributed(runner),
             f'  model: {type(model).__name__}, {params / 1e6:.2f}M '
             f'parameters ({params:,})',
         ]
         return '\n'.join(lines)
+
+    @staticmethod
+    def _distributed(runner) -> list:
+        """``distributed: N processes (backend)`` under a launcher."""
+        if not runner.distributed:
+            return []
+        import torch.distributed as torch_dist
+        backend = torch_dist.get_backend() if torch_dist.is_initialized() \
+            else 'not initialised'
+        return [f'  distributed: {runner.world_size} processes '
+                f'({backend})']
 
     def before_run(self, runner) -> None:
         """Log the header."""

@@ -4,6 +4,7 @@ import time
 from typing import Optional
 
 from mmengine.hooks import Hook
+from mmengine.runner import IterBasedTrainLoop
 
 from bpfn.registry import HOOKS
 from bpfn.utils.checkpoint import BEST_NAME, read_last_checkpoint
@@ -18,6 +19,10 @@ def _duration(seconds: float) -> str:
     if seconds < 3600:
         return f'{seconds // 60} min {seconds % 60} s'
     return f'{seconds // 3600} h {seconds // 60 % 60} min'
+
+
+def _count(number: int, unit: str) -> str:
+    return f'{number} {unit}' + ('' if number == 1 else 's')
 
 
 @HOOKS.register_module()
@@ -61,9 +66,9 @@ class TrainingSummaryHook(Hook):
         self._best, self._best_at = None, None
 
     def _unit(self, runner) -> str:
-        by_epoch = getattr(runner.train_loop, 'max_epochs', None) is not None
-        return (f'epoch {runner.epoch}' if by_epoch else
-                f'iteration {runner.iter}')
+        by_iter = isinstance(runner.train_loop, IterBasedTrainLoop)
+        return (f'iteration {runner.iter}' if by_iter else
+                f'epoch {runner.epoch}')
 
     def after_val_epoch(self, runner, metrics: Optional[dict] = None) -> None:
         """Keep the best score of the metric and when it was reached."""
@@ -80,7 +85,8 @@ class TrainingSummaryHook(Hook):
         hub = runner.message_hub
         elapsed = time.perf_counter() - (self._start or time.perf_counter())
         lines = [f'Training finished in {_duration(elapsed)} '
-                 f'({runner.epoch} epochs, {runner.iter} iterations)']
+                 f'({_count(runner.epoch, "epoch")}, '
+                 f'{_count(runner.iter, "iteration")})']
         key = self.metric.replace('/', '_')
         best_ckpt = hub.get_info(f'best_ckpt_{self.metric}') or \
             hub.get_info('best_ckpt')
