@@ -41,6 +41,8 @@ import torch
 from mmengine.config import Config, DictAction
 
 from bpfn.datasets.readers import PointCloudFormatError, load_points
+from bpfn.utils.checkpoint import CheckpointError
+from bpfn.utils.tool_utils import add_threads_arg, setup_threads
 
 #: Query points interpolated at once by the 3-NN upsampling.
 UPSAMPLE_CHUNK = 16384
@@ -133,8 +135,10 @@ def run_demo(pc1_path: str,
         pc1_path (str): First cloud file.
         pc2_path (str): Second cloud file.
         config (str): Model config file.
-        checkpoint (str, optional): Checkpoint; None or ``'none'`` keeps
-            random weights.
+        checkpoint (str, optional): Checkpoint file or work dir (its best
+            checkpoint, else its newest:
+            :func:`bpfn.utils.select_checkpoint`); None or ``'none'``
+            keeps random weights.
         num_points (int, optional): Points sampled per cloud. Defaults to
             the config's test sampling, else 8192.
         device (str): Defaults to 'cpu'.
@@ -155,6 +159,12 @@ def run_demo(pc1_path: str,
     init_default_scope(cfg.get('default_scope', 'bpfn'))
     if checkpoint is not None and checkpoint.lower() == 'none':
         checkpoint = None
+    if checkpoint is not None:
+        from bpfn.utils import save_best_keys, select_checkpoint
+        checkpoint, why = select_checkpoint(
+            checkpoint, lambda msg: print(f'warning: {msg}', file=sys.stderr),
+            save_best_keys(cfg))
+        print(f'checkpoint: {checkpoint} ({why})')
     model = init_model(cfg, checkpoint, device)
     num_points = num_points or default_num_points(cfg)
     idx1, idx2 = sample_pair(pc1, pc2, num_points)
@@ -180,7 +190,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument('pc2', help='second cloud')
     parser.add_argument('config', help='model config file')
     parser.add_argument(
-        'checkpoint', help='checkpoint file ("none": random weights)')
+        'checkpoint',
+        help='checkpoint file, or a work dir (its best checkpoint, else its '
+        'newest); "none": random weights')
     parser.add_argument(
         '--out-file', default='flow.npy',
         help='(N1, 3) float32 flow of every point of pc1')
@@ -195,16 +207,22 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument(
         '--cfg-options', nargs='+', action=DictAction,
         help='config overrides, key=value')
+    add_threads_arg(parser)
     return parser.parse_args(argv)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
     args = parse_args(argv)
+    try:
+        threads, why = setup_threads(args.threads)
+    except ValueError as exc:
+        raise SystemExit(f'error: {exc}') from exc
+    print(f'threads: {threads} ({why})')
     start = time.perf_counter()
     try:
         result = run_demo(args.pc1, args.pc2, args.config, args.checkpoint,
                           args.num_points, args.device, args.cfg_options)
-    except (PointCloudFormatError, FileNotFoundError) as exc:
+    except (PointCloudFormatError, FileNotFoundError, CheckpointError) as exc:
         raise SystemExit(f'error: {exc}') from exc
     from bpfn.utils.fileio import atomic_open
     with atomic_open(args.out_file, 'wb') as f:

@@ -38,4 +38,6 @@ def trained_checkpoint(tmp_path_factory):
     config = write_tiny_config(folder, epochs=1, nval=4)
     proc = run_tool('train.py', config, '--work-dir', str(folder / 'work'))
     assert proc.returncode == 0, proc.stderr[-3000:]
+    # Kept for the console tests (tests/test_tools/test_console.py).
+    (folder / 'train.stdout').write_text(proc.stdout)
     return config, str(folder / 'work' / 'epoch_1.pth')

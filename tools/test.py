@@ -11,9 +11,11 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 from bpfn.utils.checkpoint import CheckpointError  # noqa: E402
 from bpfn.utils.tool_utils import (ConfigError, NonFiniteResultError,  # noqa
-                                   add_common_args, add_custom_hook,
+                                   add_common_args, add_console_hooks,
+                                   add_custom_hook,
                                    config_name, finish_distributed,
-                                   load_config, test_checkpoint)
+                                   load_config, setup_threads,
+                                   test_checkpoint)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -22,8 +24,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument('config', help='config file')
     parser.add_argument(
         'checkpoint',
-        help='checkpoint file, or a work dir (its newest complete '
-        'checkpoint is used)')
+        help='checkpoint file, or a work dir: its best checkpoint '
+        '(best_*.pth of save_best) when it has an intact one, else its '
+        'newest complete checkpoint')
     parser.add_argument(
         '--out', help='write the metrics to this JSON file')
     parser.add_argument(
@@ -50,9 +53,11 @@ def main(argv=None) -> None:
     """
     args = parse_args(argv)
     try:
+        threads = '{} ({})'.format(*setup_threads(args.threads))
         cfg = load_config(args)
-    except ConfigError as exc:
+    except (ConfigError, ValueError) as exc:
         sys.exit(f'error: {exc}')
+    add_console_hooks(cfg, threads, train=False)
     if args.show_dir:
         add_custom_hook(
             cfg, dict(type='FlowVisualizationHook', out_dir=args.show_dir))

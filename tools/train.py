@@ -9,9 +9,11 @@ from bpfn.engine.hooks.graceful_stop_hook import \
     TrainingInterrupted  # noqa: E402
 from bpfn.utils.checkpoint import CheckpointError  # noqa: E402
 from bpfn.utils.tool_utils import (ConfigError, add_common_args,  # noqa
+                                   add_console_hooks,
                                    build_runner, finish_distributed,
                                    load_config, resolve_resume,
-                                   train_work_dir_lock, use_amp)
+                                   setup_threads, train_work_dir_lock,
+                                   use_amp, use_tensorboard)
 from bpfn.utils.work_dir_lock import WorkDirLockedError  # noqa: E402
 
 
@@ -29,6 +31,11 @@ def parse_args(argv=None) -> argparse.Namespace:
         'a value, from the newest complete checkpoint of the work dir')
     parser.add_argument(
         '--amp', action='store_true', help='automatic mixed precision')
+    parser.add_argument(
+        '--tensorboard',
+        action='store_true',
+        help='also log to TensorBoard (<work dir>/<timestamp>/vis_data; '
+        'needs the tensorboard package); scalars.json is still written')
     parser.add_argument('--seed', type=int, default=None, help='random seed')
     parser.add_argument(
         '--deterministic',
@@ -47,9 +54,13 @@ def main(argv=None) -> None:
     """
     args = parse_args(argv)
     try:
+        threads = '{} ({})'.format(*setup_threads(args.threads))
         cfg = load_config(args)
-    except ConfigError as exc:
+        if args.tensorboard:
+            use_tensorboard(cfg)
+    except (ConfigError, ValueError) as exc:
         sys.exit(f'error: {exc}')
+    add_console_hooks(cfg, threads, train=True)
     if args.amp:
         use_amp(cfg)
     randomness = dict(cfg.get('randomness', None) or {})

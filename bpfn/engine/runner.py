@@ -19,6 +19,7 @@ from bpfn.utils.checkpoint import (CheckpointError, check_state_dict,
 from bpfn.utils.fileio import atomic_path
 from bpfn.utils.safe_globals import to_safe_history_buffers
 from bpfn.utils.work_dir_lock import WorkDirLock, WorkDirLockedError
+from .console_log import file_only_filter
 from .hooks.graceful_stop_hook import (GracefulStopHook,
                                        graceful_worker_init_fn)
 from .resumable_sampler import ResumableSampler
@@ -97,6 +98,18 @@ class BPFNRunner(Runner):
         runner = super().from_cfg(cfg)
         runner.allow_unsafe_load = bool(cfg.get('unsafe_load', False))
         return runner
+
+    def build_logger(self, *args, **kwargs):
+        """MMEngine's logger, its long dumps kept off the console.
+
+        The environment, config and hook-order dumps go to the log file
+        only (:class:`~bpfn.engine.console_log.FileOnlyFilter`, kept as
+        :attr:`console_filter`); the console gets the short header of
+        :class:`~bpfn.engine.hooks.RunHeaderHook`.
+        """
+        logger = super().build_logger(*args, **kwargs)
+        self.console_filter = file_only_filter(logger)
+        return logger
 
     # ------------------------------------------------------------------
     # Hooks and data.

@@ -4,6 +4,7 @@ from .checkpoint import (CheckpointError, check_state_dict, checkpoint_problem,
                          is_distiller_state, list_checkpoints,
                          load_checkpoint_file, load_model_weights,
                          read_last_checkpoint, resolve_checkpoint,
+                         save_best_keys, select_checkpoint,
                          verify_checkpoint_archive, write_last_checkpoint)
 from .fileio import (atomic_open, atomic_torch_save, atomic_write_json,
                      atomic_write_text, remove_temp_files)
@@ -15,7 +16,8 @@ __all__ = [
     'checkpoint_state', 'extract_state_dict', 'load_checkpoint_file',
     'load_model_weights', 'find_latest_checkpoint', 'is_complete_checkpoint',
     'is_distiller_state', 'list_checkpoints', 'read_last_checkpoint',
-    'resolve_checkpoint', 'verify_checkpoint_archive',
+    'resolve_checkpoint', 'save_best_keys', 'select_checkpoint',
+    'verify_checkpoint_archive',
     'write_last_checkpoint', 'atomic_open', 'atomic_torch_save',
     'atomic_write_json', 'atomic_write_text', 'remove_temp_files',
     'bpfn_safe_globals', 'WorkDirLock', 'WorkDirLockedError'

@@ -648,3 +648,118 @@ def is_complete_checkpoint(path: str) -> bool:
         bool: True when the file exists and every record is intact.
     """
     return checkpoint_problem(path) is None and _is_zip(path)
+
+
+# ---------------------------------------------------------------------------
+# Choosing the checkpoint to evaluate: the best one first.
+
+#: Names of the best checkpoints of MMEngine's ``CheckpointHook`` with
+#: ``save_best`` (and of :class:`bpfn.engine.hooks.SafeCheckpointHook`):
+#: ``best_EPE3D_epoch_7.pth``, ``best_Synthetic_EPE3D_iter_120.pth`` (a
+#: ``/`` in the metric key is written as ``_``).
+BEST_NAME = re.compile(
+    r'^best_(?P<key>.+)_(?P<kind>epoch|iter)_(?P<num>\d+)\.pth$')
+
+
+def best_checkpoints(work_dir: str) -> List[Tuple[str, str]]:
+    """The ``best_*.pth`` files of a work dir, newest first.
+
+    Args:
+        work_dir (str): A training work dir.
+
+    Returns:
+        list[tuple[str, str]]: ``(path, metric key)`` pairs, ordered by
+        their epoch / iteration number, then modification time.
+    """
+    found = []
+    for name in os.listdir(work_dir):
+        match = BEST_NAME.match(name)
+        if match is None:
+            continue
+        path = osp.join(work_dir, name)
+        found.append((int(match.group('num')), osp.getmtime(path), path,
+                      match.group('key')))
+    found.sort(reverse=True)
+    return [(path, key) for _, _, path, key in found]
+
+
+def save_best_keys(cfg: Any) -> List[str]:
+    """Metric keys of ``default_hooks.checkpoint.save_best`` of a config.
+
+    Args:
+        cfg (Config | dict | None): The run's config.
+
+    Returns:
+        list[str]: The keys in the config's order (``/`` written as ``_``,
+        as in the file names); empty without ``save_best`` or with
+        ``'auto'``.
+    """
+    hooks = (cfg.get('default_hooks', None) if cfg is not None else None) \
+        or {}
+    checkpoint = hooks.get('checkpoint', None) or {}
+    keys = checkpoint.get('save_best', None)
+    if not keys:
+        return []
+    keys = [keys] if isinstance(keys, str) else list(keys)
+    return [k.replace('/', '_') for k in keys if k != 'auto']
+
+
+def select_checkpoint(path: str,
+                      log: Optional[Callable[[str], Any]] = None,
+                      save_best: Sequence[str] = ()) -> Tuple[str, str]:
+    """The checkpoint to evaluate from a file or work dir, and why.
+
+    This is how ``tools/test.py``, ``demo/flow_demo.py``,
+    ``compare_flows.py`` and a distiller's ``teacher_ckpt`` read a work
+    dir (resuming still takes the newest checkpoint,
+    :func:`find_latest_checkpoint`). The rule:
+
+    1. the best checkpoint (``best_<key>_epoch_<n>.pth``, written by the
+       checkpoint hook's ``save_best``): of the metric named first in
+       ``save_best`` that has a file, else the newest ``best_*.pth``;
+    2. a best checkpoint that is truncated, corrupt or altered is not used:
+       ``log`` names it and its problem, and the next best file (then the
+       newest checkpoint) is taken;
+    3. without an intact ``best_*.pth``, the newest intact epoch / iter
+       checkpoint (:func:`find_latest_checkpoint`).
+
+    Args:
+        path (str): A checkpoint file, or a work dir.
+        log (Callable[[str], Any], optional): Receives warnings.
+        save_best (Sequence[str]): Metric keys of the run's ``save_best``,
+            in order (:func:`save_best_keys`). Defaults to ().
+
+    Returns:
+        tuple[str, str]: The file, and why it was chosen, e.g.
+        ``'best checkpoint best_EPE3D_epoch_7.pth (save_best EPE3D)'`` or
+        ``'newest checkpoint epoch_10.pth (no best_*.pth)'``.
+
+    Raises:
+        FileNotFoundError: If ``path`` does not exist.
+        CheckpointError: If a work dir holds no intact checkpoint.
+    """
+    if not osp.isdir(path):
+        return resolve_checkpoint(path, log), 'checkpoint file given'
+    bests = best_checkpoints(path)
+    keys = list(save_best)
+    bests.sort(key=lambda item: keys.index(item[1]) if item[1] in keys
+               else len(keys))
+    corrupt = []
+    for best, key in bests:
+        problem = checkpoint_problem(best)
+        if problem is not None:
+            corrupt.append(f'{osp.basename(best)} is {problem}')
+            if log is not None:
+                log(f'best checkpoint {best} is {problem}; not using it')
+            continue
+        name = osp.basename(best)
+        why = f'save_best {key}' if key in keys else \
+            'the newest best_*.pth'
+        return best, f'best checkpoint {name} ({why})'
+    newest = find_latest_checkpoint(path, log)
+    why = ('no intact best_*.pth: ' + '; '.join(corrupt)) if corrupt \
+        else 'no best_*.pth'
+    if corrupt and log is not None:
+        log(f'falling back to the newest checkpoint {newest} because '
+            + '; '.join(corrupt))
+    return newest, f'newest checkpoint {osp.basename(newest)} ({why})'

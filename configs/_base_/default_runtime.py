@@ -34,6 +34,15 @@ custom_hooks = [
     dict(type='NonFiniteLossHook'),
     # RNG states in checkpoints, restored on resume: exact resume.
     dict(type='RNGStateHook'),
+    # A short header on the console (config, work dir, seed, threads,
+    # device, parameters); MMEngine's environment and config dumps go to
+    # the log file only.
+    dict(type='RunHeaderHook'),
+    # Validation and test progress with ETA (sparse lines when the output
+    # is not a terminal).
+    dict(type='EvalProgressHook'),
+    # Best EPE3D and its epoch, wall time, best and last checkpoint.
+    dict(type='TrainingSummaryHook', metric='EPE3D', rule='less'),
 ]
 
 env_cfg = dict(
@@ -48,9 +57,11 @@ randomness = dict(seed=None, deterministic=False)
 
 log_processor = dict(type='LogProcessor', window_size=50, by_epoch=True)
 
+# LocalVisBackend writes scalars.json (tools/analysis_tools/analyze_logs.py
+# reads it); tools/train.py --tensorboard adds TensorboardVisBackend (needs
+# the tensorboard package).
 vis_backends = [
     dict(type='LocalVisBackend'),
-    # dict(type='TensorboardVisBackend'),  # needs the tensorboard package
 ]
 visualizer = dict(
     type='Visualizer', vis_backends=vis_backends, name='visualizer')

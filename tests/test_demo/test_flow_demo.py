@@ -179,3 +179,27 @@ def test_demo_uses_the_package_readers(demo):
     from bpfn.datasets import readers
     assert demo.load_points is readers.load_points
     assert demo.PointCloudFormatError is readers.PointCloudFormatError
+
+
+def test_demo_takes_a_work_dir(demo, tmp_path, small_setup, capsys):
+    """A work dir gives its best checkpoint; threads and file are printed."""
+    import shutil
+    config, ckpt = small_setup
+    work = tmp_path / 'work'
+    work.mkdir()
+    shutil.copyfile(ckpt, work / 'epoch_2.pth')
+    shutil.copyfile(ckpt, work / 'best_EPE3D_epoch_1.pth')
+    (work / 'last_checkpoint').write_text('epoch_2.pth')
+    np.save(tmp_path / 'pc1.npy', cloud(300, 1))
+    np.save(tmp_path / 'pc2.npy', cloud(300, 2))
+    args = [str(tmp_path / 'pc1.npy'), str(tmp_path / 'pc2.npy'), config]
+    opts = ['--num-points', '256', '--threads', '1']
+    demo.main(args + [str(work), '--out-file', str(tmp_path / 'a.npy')]
+              + opts)
+    out = capsys.readouterr().out
+    assert 'threads: 1 (--threads)' in out
+    assert f'checkpoint: {work / "best_EPE3D_epoch_1.pth"} (best ' \
+        'checkpoint best_EPE3D_epoch_1.pth' in out
+    demo.main(args + [ckpt, '--out-file', str(tmp_path / 'b.npy')] + opts)
+    np.testing.assert_array_equal(np.load(tmp_path / 'a.npy'),
+                                  np.load(tmp_path / 'b.npy'))

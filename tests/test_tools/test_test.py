@@ -46,6 +46,8 @@ def test_table_json_and_pictures(tmp_path, trained_checkpoint):
     assert second.returncode == 0, second.stderr[-3000:]
     report = _report(first.stdout)
     assert HEADER in report
+    # The table is printed once (the metric's own table goes to the log).
+    assert first.stdout.count(HEADER) == 1
     # Two runs of one checkpoint print the same table and baseline.
     table_a = report.split('metrics written to')[0]
     assert table_a.strip() == _report(second.stdout).strip()

@@ -10,6 +10,7 @@ from bpfn.utils import (CheckpointError, atomic_write_json,
                         is_complete_checkpoint, list_checkpoints,
                         load_checkpoint_file, read_last_checkpoint,
                         remove_temp_files, resolve_checkpoint,
+                        save_best_keys, select_checkpoint,
                         verify_checkpoint_archive, write_last_checkpoint)
 from bpfn.utils.checkpoint import checkpoint_order
 
@@ -114,3 +115,68 @@ def test_remove_temp_files_only_takes_matching_names(tmp_path):
     assert removed == ['.epoch_1.pth.123.tmp']
     assert sorted(os.listdir(tmp_path)) == ['.a.json.x_y.tmp',
                                             '.epoch_1.pth.tmp', 'epoch_1.pth']
+
+
+# ---------------------------------------------------------------------------
+# select_checkpoint: the best checkpoint of a work dir first.
+def _work_dir_with_best(tmp_path):
+    for epoch in (1, 2):
+        _save(tmp_path / f'epoch_{epoch}.pth', epoch)
+    _save(tmp_path / 'best_EPE3D_epoch_1.pth', 1)
+    write_last_checkpoint(str(tmp_path), str(tmp_path / 'epoch_2.pth'))
+    return tmp_path
+
+
+def test_work_dir_resolves_to_the_best_checkpoint(tmp_path):
+    work = _work_dir_with_best(tmp_path)
+    path, why = select_checkpoint(str(work), save_best=['EPE3D'])
+    assert path == str(work / 'best_EPE3D_epoch_1.pth')
+    assert why == 'best checkpoint best_EPE3D_epoch_1.pth (save_best EPE3D)'
+    # Without the run's save_best keys the newest best file is taken.
+    assert select_checkpoint(str(work))[0] == path
+    # Resuming still takes the newest checkpoint.
+    assert resolve_checkpoint(str(work)) == str(work / 'epoch_2.pth')
+    # A file is used as given.
+    file = str(work / 'epoch_1.pth')
+    assert select_checkpoint(file) == (file, 'checkpoint file given')
+
+
+def test_work_dir_without_best_resolves_to_the_newest(tmp_path):
+    for epoch in (1, 2):
+        _save(tmp_path / f'epoch_{epoch}.pth', epoch)
+    path, why = select_checkpoint(str(tmp_path), save_best=['EPE3D'])
+    assert path == str(tmp_path / 'epoch_2.pth')
+    assert why == 'newest checkpoint epoch_2.pth (no best_*.pth)'
+
+
+def test_corrupt_best_falls_back_to_the_newest_loudly(tmp_path):
+    work = _work_dir_with_best(tmp_path)
+    best = work / 'best_EPE3D_epoch_1.pth'
+    best.write_bytes(best.read_bytes()[:200])
+    logged = []
+    path, why = select_checkpoint(str(work), logged.append, ['EPE3D'])
+    assert path == str(work / 'epoch_2.pth')
+    assert why == ('newest checkpoint epoch_2.pth (no intact best_*.pth: '
+                   'best_EPE3D_epoch_1.pth is truncated or corrupt)')
+    assert logged[0] == (f'best checkpoint {best} is truncated or corrupt; '
+                         'not using it')
+    assert 'best_EPE3D_epoch_1.pth' in logged[-1]
+
+
+def test_several_best_files_follow_save_best(tmp_path):
+    _save(tmp_path / 'epoch_3.pth', 3)
+    _save(tmp_path / 'best_EPE3D_epoch_2.pth', 2)
+    _save(tmp_path / 'best_ACC3DS_epoch_3.pth', 3)
+    cfg = dict(default_hooks=dict(checkpoint=dict(
+        save_best=['EPE3D', 'ACC3DS'])))
+    assert save_best_keys(cfg) == ['EPE3D', 'ACC3DS']
+    assert save_best_keys(dict(default_hooks=dict(checkpoint=dict(
+        save_best='Synthetic/EPE3D')))) == ['Synthetic_EPE3D']
+    assert save_best_keys(None) == []
+    path, why = select_checkpoint(str(tmp_path), None, save_best_keys(cfg))
+    assert path.endswith('best_EPE3D_epoch_2.pth')
+    assert why.endswith('(save_best EPE3D)')
+    # Without save_best: the newest best (epoch 3).
+    path, why = select_checkpoint(str(tmp_path))
+    assert path.endswith('best_ACC3DS_epoch_3.pth')
+    assert why.endswith('(the newest best_*.pth)')

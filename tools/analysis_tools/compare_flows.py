@@ -34,6 +34,7 @@ class CompareError(ValueError):
 
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    from bpfn.utils.tool_utils import add_threads_arg
     parser = argparse.ArgumentParser(
         description='Draw two models\' flows on the same test scenes')
     parser.add_argument('config_a', help='config of model A (e.g. teacher)')
@@ -70,6 +71,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser.add_argument(
         '--unsafe-load', action='store_true',
         help='allow full unpickling of checkpoints you trust')
+    add_threads_arg(parser)
     args = parser.parse_args(argv)
     if args.num < 1:
         parser.error(f'--num must be >= 1, got {args.num}')
@@ -143,7 +145,7 @@ def compare(args: argparse.Namespace) -> Dict[str, List[float]]:
     from bpfn.evaluation.functional.scene_flow_metrics import \
         scene_flow_metrics_3d
     from bpfn.registry import DATASETS
-    from bpfn.utils import resolve_checkpoint
+    from bpfn.utils import save_best_keys, select_checkpoint
     from bpfn.visualization import draw_flow_comparison, save_figure
 
     def warn(msg: str) -> None:
@@ -157,8 +159,8 @@ def compare(args: argparse.Namespace) -> Dict[str, List[float]]:
     models = []
     for label, cfg, ckpt in ((labels[0], cfg_a, args.checkpoint_a),
                              (labels[1], cfg_b, args.checkpoint_b)):
-        path = resolve_checkpoint(ckpt, warn)
-        print(f'{label}: {cfg.filename} with {path}')
+        path, why = select_checkpoint(ckpt, warn, save_best_keys(cfg))
+        print(f'{label}: {cfg.filename} with {path} ({why})')
         models.append(
             init_model(cfg, path, device, allow_unsafe=args.unsafe_load))
 
@@ -206,9 +208,12 @@ def compare(args: argparse.Namespace) -> Dict[str, List[float]]:
 def main(argv: Optional[Sequence[str]] = None) -> None:
     args = parse_args(argv)
     from bpfn.utils import CheckpointError
+    from bpfn.utils.tool_utils import setup_threads
     try:
+        print('threads: {} ({})'.format(*setup_threads(args.threads)))
         compare(args)
-    except (CompareError, CheckpointError, FileNotFoundError) as exc:
+    except (CompareError, CheckpointError, FileNotFoundError,
+            ValueError) as exc:
         raise SystemExit(f'error: {exc}') from exc
 
 

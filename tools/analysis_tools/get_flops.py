@@ -9,8 +9,11 @@ Two conventions are printed (see :mod:`bpfn.utils.flops`): ``FLOPs``, that
 of the published BPF tables (the 2020 ``thop`` profiler: conv/linear
 multiply-adds, conv bias, LeakyReLU and BatchNorm elements) and ``FLOPs (all
 ops)``, the multiply-adds of every conv, linear, matmul and einsum as
-MMEngine's analysis tools count them. Batch size 1, the features are the
-coordinates.
+MMEngine's analysis tools count them, with the neighbour search counted as
+the original computes it (the ``M x N x 3`` multiply-adds of each kNN's full
+distance matrix; the model is traced with the reference algorithms, so the
+count is the same on every device and code path). Batch size 1, the
+features are the coordinates.
 """
 import argparse
 import ast
@@ -26,6 +29,7 @@ from mmengine.registry import init_default_scope
 
 from bpfn.registry import MODELS
 from bpfn.utils.flops import FlopCount, count_flops
+from bpfn.utils.tool_utils import add_threads_arg, setup_threads
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
@@ -42,7 +46,13 @@ ALL_MODELS = {
 
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        description='Count the FLOPs and parameters of a bpfn model')
+        description='Count the FLOPs and parameters of a bpfn model. '
+        '"FLOPs": the published BPF convention (thop: conv/linear '
+        'multiply-adds, conv bias, LeakyReLU, BatchNorm; no neighbour '
+        'search). "FLOPs (all ops)": multiply-adds of every conv, linear, '
+        'matmul and einsum, each kNN counted as the original computes it '
+        '(M x N x 3 multiply-adds of its full distance matrix), the same on '
+        'every device and code path.')
     parser.add_argument('config', nargs='?', help='model config file')
     parser.add_argument(
         '--points', type=int, default=8192,
@@ -54,6 +64,7 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
         '--exact-fps', action='store_true',
         help='trace the real farthest point sampling (slower; the counts '
         'are the same)')
+    add_threads_arg(parser)
     args = parser.parse_args(argv)
     if not args.all and not args.config:
         parser.error('give a CONFIG or --all')
@@ -165,6 +176,11 @@ def markdown_table(results: Dict[str, FlopCount]) -> str:
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
     args = parse_args(argv)
+    try:
+        threads, why = setup_threads(args.threads)
+    except ValueError as exc:
+        raise SystemExit(f'error: {exc}') from exc
+    print(f'threads: {threads} ({why})', file=sys.stderr)
     if args.all:
         results = {}
         for name, rel_path in ALL_MODELS.items():

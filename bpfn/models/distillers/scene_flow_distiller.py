@@ -10,8 +10,8 @@ from mmengine.model import BaseModel
 from torch import Tensor, nn
 
 from bpfn.registry import MODELS
-from bpfn.utils import (CheckpointError, find_latest_checkpoint,
-                        load_model_weights)
+from bpfn.utils import (CheckpointError, load_model_weights,
+                        select_checkpoint)
 from ..losses import subsample_flow, teacher_errors
 from .labeled_batches import (gt_targets_or_zeros, labeled_samples,
                               select_samples)
@@ -31,9 +31,10 @@ def resolve_teacher_checkpoint(path: Optional[str],
     """A checkpoint file from a file path or a work directory.
 
     A directory is resolved as ``tools/test.py`` resolves one
-    (:func:`bpfn.utils.find_latest_checkpoint`): MMEngine's
-    ``last_checkpoint`` pointer first, skipping incomplete files. Errors
-    name the config ``field``.
+    (:func:`bpfn.utils.select_checkpoint`): its best checkpoint
+    (``best_*.pth``, the newest if several) when one is intact, else its
+    newest intact epoch / iter checkpoint. The file chosen and why are
+    logged. Errors name the config ``field``.
 
     Args:
         path (str, optional): File or work directory.
@@ -52,9 +53,12 @@ def resolve_teacher_checkpoint(path: Optional[str],
                 f'{field}={path!r} is a directory without a last_checkpoint '
                 'file: train the teacher there first, or give a .pth file')
         try:
-            path = find_latest_checkpoint(path)
+            path, why = select_checkpoint(
+                path, lambda msg: print_log(f'{field}: {msg}',
+                                            logger='current', level=30))
         except CheckpointError as exc:
             raise FileNotFoundError(f'{field}: {exc}') from exc
+        print_log(f'{field}: {why}', logger='current')
     if not os.path.isfile(path):
         raise FileNotFoundError(
             f'{field}: teacher checkpoint {path!r} not found; train the '
@@ -189,6 +193,7 @@ class SceneFlowDistiller(BaseModel):
                 load_model_weights(teacher_model, path, map_location=device)
             except CheckpointError as exc:
                 raise CheckpointError(f'model.teacher_ckpt: {exc}') from exc
+            print_log(f'teacher weights loaded from {path}', logger='current')
             teacher_model.requires_grad_(False).eval()
         # Outside the module tree on purpose, see the class docstring.
         object.__setattr__(self, 'teacher', teacher_model)

@@ -1,4 +1,5 @@
 import os
+import shutil
 
 import pytest
 import torch
@@ -98,6 +99,10 @@ def test_work_dir_teacher_checkpoint(build, tmp_path, teacher_ckpt):
         os.path.join('elsewhere', 'teacher.pth'))
     model = build(ckpt=str(tmp_path))
     assert model.teacher_ckpt == teacher_ckpt
+    # A best checkpoint of the work dir is preferred (as in tools/test.py).
+    best = tmp_path / 'best_EPE3D_epoch_3.pth'
+    shutil.copyfile(teacher_ckpt, best)
+    assert build(ckpt=str(tmp_path)).teacher_ckpt == str(best)
 
 
 def test_teacher_frozen_during_training(build, tiny_cfg, make_batch):
