@@ -70,17 +70,23 @@ def test_sigint_exit_code_and_slurm_default(tmp_path, monkeypatch):
 
 
 def test_a_second_signal_acts_at_once(tmp_path):
-    hook = GracefulStopHook(signals=['SIGINT'])
-    hook.install()
+    # Python's own SIGINT handler beforehand, also where pytest was started
+    # with SIGINT ignored (a background job of a shell, nohup).
+    started_with = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
-        os.kill(os.getpid(), signal.SIGINT)  # first: a flag only
-        assert hook.received == signal.SIGINT
-        with pytest.raises(KeyboardInterrupt):
-            os.kill(os.getpid(), signal.SIGINT)
-            signal.sigtimedwait([], 0)  # let the handler run
+        hook = GracefulStopHook(signals=['SIGINT'])
+        hook.install()
+        try:
+            os.kill(os.getpid(), signal.SIGINT)  # first: a flag only
+            assert hook.received == signal.SIGINT
+            with pytest.raises(KeyboardInterrupt):
+                os.kill(os.getpid(), signal.SIGINT)
+                signal.sigtimedwait([], 0)  # let the handler run
+        finally:
+            hook.restore()
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     finally:
-        hook.restore()
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        signal.signal(signal.SIGINT, started_with)
 
 
 def test_mid_epoch_checkpoint_resumes_to_identical_weights(
