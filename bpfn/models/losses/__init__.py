@@ -9,6 +9,7 @@ from .laplacian_loss import (LaplacianLoss, interpolate_inverse_sq,
 from .multi_scale_loss import (MultiScaleLoss, multi_scale_loss,
                                subsample_flow)
 from .output_kd_loss import OutputKDLoss, output_kd_loss
+from .self_supervised_loss import BaseSelfSupervisedLoss, check_flow_levels
 from .smoothness_loss import SmoothnessLoss, flow_smoothness
 
 __all__ = [
@@ -18,5 +19,6 @@ __all__ = [
     'ail_weights', 'teacher_errors', 'AIL_ERROR_RANGES', 'ChamferLoss',
     'chamfer_loss', 'chamfer_distance', 'nearest_sq_distances',
     'SmoothnessLoss', 'flow_smoothness', 'LaplacianLoss',
-    'laplacian_regularity', 'point_laplacian', 'interpolate_inverse_sq'
+    'laplacian_regularity', 'point_laplacian', 'interpolate_inverse_sq',
+    'BaseSelfSupervisedLoss', 'check_flow_levels'
 ]

@@ -10,14 +10,14 @@ per sample, averaged over the batch, and summed over the pyramid levels with
 the level weights of the supervised loss (0.02, 0.04, 0.08, 0.16). It needs
 no ground truth.
 """
-from typing import Sequence, Tuple
+from typing import Tuple
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from bpfn.ops import gather_points, knn
 from bpfn.registry import MODELS
-from .multi_scale_loss import DEFAULT_ALPHA
+from .self_supervised_loss import BaseSelfSupervisedLoss
 
 
 def nearest_sq_distances(query: Tensor, ref: Tensor) -> Tensor:
@@ -69,7 +69,7 @@ def chamfer_loss(pc1: Tensor, pc2: Tensor, flow: Tensor) -> Tensor:
 
 
 @MODELS.register_module()
-class ChamferLoss(nn.Module):
+class ChamferLoss(BaseSelfSupervisedLoss):
     """Multi-scale Chamfer loss: ``loss_weight * sum_l a_l mean_b E_C``.
 
     PointPWC-Net's self-supervised Chamfer term (see the module docstring;
@@ -83,58 +83,6 @@ class ChamferLoss(nn.Module):
         loss_weight (float): Factor on the loss. Defaults to 1.0.
     """
 
-    #: Needs the clouds and the student's flows only (no GT, no teacher).
-    self_supervised = True
-
-    def __init__(self, alpha: Sequence[float] = DEFAULT_ALPHA,
-                 loss_weight: float = 1.0) -> None:
-        super().__init__()
-        self.alpha = tuple(alpha)
-        self.loss_weight = loss_weight
-
-    def forward(self, pc1: Sequence[Tensor], pc2: Sequence[Tensor],
-                flows: Sequence[Tensor]) -> Tensor:
-        """Loss over the levels of ``flows``.
-
-        Args:
-            pc1 (Sequence[Tensor]): First cloud per level (B, N_l, 3).
-            pc2 (Sequence[Tensor]): Second cloud per level (B, M_l, 3).
-            flows (Sequence[Tensor]): Flows of pc1 per level (B, N_l, 3),
-                full resolution first.
-
-        Returns:
-            Tensor: Scalar loss.
-        """
-        check_flow_levels(type(self).__name__, self.alpha, pc1, pc2, flows)
-        total = flows[0].new_zeros(())
-        for level, flow in enumerate(flows):
-            total = total + self.alpha[level] * chamfer_loss(
-                pc1[level], pc2[level], flow).mean()
-        return self.loss_weight * total
-
-
-def check_flow_levels(name: str, alpha: Sequence[float],
-                      pc1: Sequence[Tensor], pc2: Sequence[Tensor],
-                      flows: Sequence[Tensor]) -> None:
-    """Refuse clouds or level weights that do not cover every flow level.
-
-    Shared by the self-supervised losses.
-
-    Args:
-        name (str): Loss name for the message.
-        alpha (Sequence[float]): Level weights.
-        pc1 (Sequence[Tensor]): First cloud per level (B, N_l, 3).
-        pc2 (Sequence[Tensor]): Second cloud per level (B, M_l, 3).
-        flows (Sequence[Tensor]): Flows per level (B, N_l, 3).
-    """
-    if len(pc1) < len(flows) or len(pc2) < len(flows):
-        raise ValueError(f'{name}: {len(flows)} flow levels but clouds of '
-                         f'{len(pc1)} / {len(pc2)} levels')
-    if len(alpha) < len(flows):
-        raise ValueError(f'{name}: {len(flows)} flow levels but only '
-                         f'{len(alpha)} level weights (alpha)')
-    for level, (p, f) in enumerate(zip(pc1, flows)):
-        if f.shape != p.shape:
-            raise ValueError(f'{name}: level {level} flow {tuple(f.shape)} '
-                             f'must have the shape of pc1 {tuple(p.shape)} '
-                             '(B, N, 3)')
+    def sample_loss(self, pc1: Tensor, pc2: Tensor, flow: Tensor) -> Tensor:
+        """:func:`chamfer_loss` per sample (B,)."""
+        return chamfer_loss(pc1, pc2, flow)

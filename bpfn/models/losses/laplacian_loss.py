@@ -21,12 +21,12 @@ the level weights (0.02, 0.04, 0.08, 0.16). It needs no ground truth.
 from typing import Sequence
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from bpfn.ops import group_points, knn
 from bpfn.registry import MODELS
-from .chamfer_loss import check_flow_levels
 from .multi_scale_loss import DEFAULT_ALPHA
+from .self_supervised_loss import BaseSelfSupervisedLoss
 
 #: Added to the squared distances of the interpolation weights.
 INTERP_EPS = 1e-8
@@ -101,7 +101,7 @@ def laplacian_regularity(pc1: Tensor, pc2: Tensor, flow: Tensor,
 
 
 @MODELS.register_module()
-class LaplacianLoss(nn.Module):
+class LaplacianLoss(BaseSelfSupervisedLoss):
     """Multi-scale Laplacian regularity: ``loss_weight * sum_l a_l mean_b
     E_L``.
 
@@ -120,36 +120,15 @@ class LaplacianLoss(nn.Module):
         loss_weight (float): Factor on the loss. Defaults to 0.3.
     """
 
-    #: Needs the clouds and the student's flows only (no GT, no teacher).
-    self_supervised = True
-
     def __init__(self, alpha: Sequence[float] = DEFAULT_ALPHA, k: int = 10,
                  interp_k: int = 5, loss_weight: float = 0.3) -> None:
-        super().__init__()
         if int(k) < 2 or int(interp_k) < 1:
             raise ValueError(f'LaplacianLoss: k must be >= 2 and interp_k '
                              f'>= 1, got {k} and {interp_k}')
-        self.alpha = tuple(alpha)
+        super().__init__(alpha, loss_weight)
         self.k = int(k)
         self.interp_k = int(interp_k)
-        self.loss_weight = loss_weight
 
-    def forward(self, pc1: Sequence[Tensor], pc2: Sequence[Tensor],
-                flows: Sequence[Tensor]) -> Tensor:
-        """Loss over the levels of ``flows``.
-
-        Args:
-            pc1 (Sequence[Tensor]): First cloud per level (B, N_l, 3).
-            pc2 (Sequence[Tensor]): Second cloud per level (B, M_l, 3).
-            flows (Sequence[Tensor]): Flows of pc1 per level (B, N_l, 3),
-                full resolution first.
-
-        Returns:
-            Tensor: Scalar loss.
-        """
-        check_flow_levels(type(self).__name__, self.alpha, pc1, pc2, flows)
-        total = flows[0].new_zeros(())
-        for level, flow in enumerate(flows):
-            total = total + self.alpha[level] * laplacian_regularity(
-                pc1[level], pc2[level], flow, self.k, self.interp_k).mean()
-        return self.loss_weight * total
+    def sample_loss(self, pc1: Tensor, pc2: Tensor, flow: Tensor) -> Tensor:
+        """:func:`laplacian_regularity` per sample (B,)."""
+        return laplacian_regularity(pc1, pc2, flow, self.k, self.interp_k)

@@ -14,12 +14,12 @@ with the level weights (0.02, 0.04, 0.08, 0.16). It needs no ground truth.
 from typing import Sequence
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from bpfn.ops import group_points, knn
 from bpfn.registry import MODELS
-from .chamfer_loss import check_flow_levels
 from .multi_scale_loss import DEFAULT_ALPHA
+from .self_supervised_loss import BaseSelfSupervisedLoss
 
 
 def flow_smoothness(pc1: Tensor, flow: Tensor, k: int = 9) -> Tensor:
@@ -44,7 +44,7 @@ def flow_smoothness(pc1: Tensor, flow: Tensor, k: int = 9) -> Tensor:
 
 
 @MODELS.register_module()
-class SmoothnessLoss(nn.Module):
+class SmoothnessLoss(BaseSelfSupervisedLoss):
     """Multi-scale smoothness: ``loss_weight * sum_l a_l mean_b E_S``.
 
     PointPWC-Net's self-supervised smoothness term (see the module
@@ -59,35 +59,14 @@ class SmoothnessLoss(nn.Module):
         loss_weight (float): Factor on the loss. Defaults to 1.0.
     """
 
-    #: Needs the clouds and the student's flows only (no GT, no teacher).
-    self_supervised = True
-
     def __init__(self, alpha: Sequence[float] = DEFAULT_ALPHA, k: int = 9,
                  loss_weight: float = 1.0) -> None:
-        super().__init__()
         if int(k) < 2:
             raise ValueError(f'SmoothnessLoss: k must be >= 2, got {k}')
-        self.alpha = tuple(alpha)
+        super().__init__(alpha, loss_weight)
         self.k = int(k)
-        self.loss_weight = loss_weight
 
-    def forward(self, pc1: Sequence[Tensor], pc2: Sequence[Tensor],
-                flows: Sequence[Tensor]) -> Tensor:
-        """Loss over the levels of ``flows``.
-
-        Args:
-            pc1 (Sequence[Tensor]): First cloud per level (B, N_l, 3).
-            pc2 (Sequence[Tensor]): Second cloud per level (B, M_l, 3);
-                unused (one signature for the self-supervised losses).
-            flows (Sequence[Tensor]): Flows of pc1 per level (B, N_l, 3),
-                full resolution first.
-
-        Returns:
-            Tensor: Scalar loss.
-        """
-        check_flow_levels(type(self).__name__, self.alpha, pc1, pc2, flows)
-        total = flows[0].new_zeros(())
-        for level, flow in enumerate(flows):
-            total = total + self.alpha[level] * flow_smoothness(
-                pc1[level], flow, self.k).mean()
-        return self.loss_weight * total
+    def sample_loss(self, pc1: Tensor, pc2: Tensor, flow: Tensor) -> Tensor:
+        """:func:`flow_smoothness` per sample (B,); ``pc2`` is unused (one
+        signature for the self-supervised losses)."""
+        return flow_smoothness(pc1, flow, self.k)
