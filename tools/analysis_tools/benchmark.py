@@ -43,6 +43,7 @@ from mmengine.registry import init_default_scope
 
 from bpfn.ops import reference_algorithms
 from bpfn.registry import MODELS
+from bpfn.utils.tool_utils import physical_cores
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 TEACHER_CONFIG = osp.join('configs', 'bpfn', 'bpfn_ft3d.py')
@@ -51,33 +52,6 @@ TEACHER_CONFIG = osp.join('configs', 'bpfn', 'bpfn_ft3d.py')
 P99_TOLERANCE = 1e-4
 MAX_TOLERANCE = 2e-3
 LOSS_TOLERANCE = 1e-4
-
-
-def physical_cores() -> int:
-    """Physical cores this process may run on (hyper-threads not counted).
-
-    Reads the core ids of the allowed CPUs from ``/proc/cpuinfo``; elsewhere
-    falls back to the number of allowed (or all) logical CPUs.
-    """
-    allowed = (os.sched_getaffinity(0)
-               if hasattr(os, 'sched_getaffinity') else None)
-    try:
-        cores, cpu, phys = set(), None, None
-        with open('/proc/cpuinfo') as f:
-            for line in f:
-                key, _, value = line.partition(':')
-                key = key.strip()
-                if key == 'processor':
-                    cpu, phys = int(value), None
-                elif key == 'physical id':
-                    phys = value.strip()
-                elif key == 'core id' and (allowed is None or cpu in allowed):
-                    cores.add((phys, value.strip()))
-        if cores:
-            return len(cores)
-    except (OSError, ValueError):
-        pass
-    return len(allowed) if allowed else (os.cpu_count() or 1)
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
