@@ -11,7 +11,7 @@ from mmengine.registry import init_default_scope
 from torch import nn
 
 from bpfn.registry import MODELS
-from bpfn.utils import load_model_weights
+from bpfn.utils import is_distiller, load_model_weights, student_config
 
 ArrayLike = Union[torch.Tensor, np.ndarray]
 
@@ -49,8 +49,8 @@ def init_model(config: Union[str, Config],
     init_default_scope(config.get('default_scope', 'bpfn'))
     model_cfg = config.model
     field = 'model'
-    if 'student' in model_cfg:  # a distiller config: its student
-        model_cfg, field = model_cfg.student, 'model.student'
+    if is_distiller(model_cfg):  # a distiller config: its student
+        model_cfg, field = student_config(model_cfg), 'model.student'
     try:
         model = MODELS.build(model_cfg)
     except TypeError as exc:

@@ -111,3 +111,28 @@ def test_tool_single_config_and_table(capsys):
 def test_tool_needs_a_config():
     with pytest.raises(SystemExit):
         load_tool().parse_args([])
+
+
+STUDENT_PARAMS = {'wn4': 2_733_852, 'wn48': 3_857_356, 'wn8': 4_475_436,
+                  'half': 2_016_892, 'declinear': 5_858_194}
+
+
+@pytest.mark.parametrize('config', sorted(
+    p.name for p in (REPO_ROOT / 'configs' / 'kd').glob('*.py')))
+def test_every_kd_config_counts_its_student(config, monkeypatch):
+    """get_flops.py counts the student of every distiller config (meta-KD's
+    included) without building the teacher or reading its checkpoint,
+    none of which exists here."""
+    tool = load_tool()
+    counted = {}
+
+    def fake_count(model, points, exact_fps=False):
+        counted['params'] = sum(p.numel() for p in model.parameters())
+        counted['type'] = type(model).__name__
+        return counted
+
+    monkeypatch.setattr(tool, 'count_flops', fake_count)
+    tool.count_config(str(REPO_ROOT / 'configs' / 'kd' / config))
+    student = config.rsplit('_', 1)[1][:-3]  # hint_wn48.py -> wn48
+    assert counted['type'] == 'BiPointFlowNet'
+    assert counted['params'] == STUDENT_PARAMS[student], config

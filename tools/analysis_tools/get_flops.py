@@ -29,6 +29,7 @@ from mmengine.registry import init_default_scope
 
 from bpfn.registry import MODELS
 from bpfn.utils.flops import FlopCount, count_flops
+from bpfn.utils.model_config import student_config
 from bpfn.utils.tool_utils import add_threads_arg, setup_threads
 
 REPO_ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -134,10 +135,9 @@ def count_config(path: str, points: int = 8192,
     """
     cfg = load_model_config(path)
     init_default_scope(cfg.get('default_scope', 'bpfn'))
-    model_cfg = cfg.model
-    if model_cfg.get('type') == 'SceneFlowDistiller':
-        model_cfg = model_cfg.student
-    model = MODELS.build(model_cfg)
+    # A distiller's student (any distiller: meta-KD too), without building
+    # the teacher or reading its checkpoint.
+    model = MODELS.build(student_config(cfg.model))
     return count_flops(model, points, exact_fps=exact_fps)
 
 
