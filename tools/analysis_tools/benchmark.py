@@ -43,6 +43,7 @@ from mmengine.registry import init_default_scope
 
 from bpfn.ops import reference_algorithms
 from bpfn.registry import MODELS
+from bpfn.utils.model_config import is_distiller, student_config
 from bpfn.utils.tool_utils import physical_cores
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -388,7 +389,7 @@ def memory_probe(args: argparse.Namespace) -> int:
     path, step = args.memory_probe
     torch.set_num_threads(args.threads or physical_cores())
     cfg, model = build(args.config, args.cfg_options, args.device)
-    net = model.student if 'student' in cfg.model else model
+    net = model.student if is_distiller(cfg.model) else model
     inputs, samples = synthetic_batch(args.batch_size, args.points,
                                       args.device)
     fn = (forward_fn(net, inputs, path == 'reference') if step == 'forward'
@@ -420,10 +421,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         cfg, model = build(path, args.cfg_options, args.device)
         name = osp.splitext(osp.basename(path))[0]
         models[name] = model
-        is_distiller = 'student' in cfg.model
-        nets[name] = model.student if is_distiller else model
-        if is_distiller:
-            distill[name] = cfg.model.student
+        distiller = is_distiller(cfg.model)
+        nets[name] = model.student if distiller else model
+        if distiller:
+            distill[name] = student_config(cfg.model)
     paths = [False, True] if args.compare_reference else [False]
     if args.backend == 'onnxruntime':
         return onnxruntime_main(args, nets, inputs)

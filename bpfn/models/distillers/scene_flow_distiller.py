@@ -831,6 +831,9 @@ class SceneFlowDistiller(BaseModel):
         stage see :meth:`hint_stage_loss`. ``labeled_frac`` (the labelled
         share of the batch) is added to the log variables.
         """
+        # Drop what the hooks recorded in passes outside a step (the
+        # student run on its own, e.g. by a benchmark or a user).
+        self._clear_records()
         try:
             labeled = self.check_unlabeled(data_samples)
             if self.hint_only:

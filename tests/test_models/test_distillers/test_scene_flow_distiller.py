@@ -143,6 +143,21 @@ def test_predict_runs_student_only(build, tiny_cfg, make_batch):
     assert torch.equal(preds[0]['pred_flow'], direct[0]['pred_flow'])
 
 
+def test_student_run_alone_before_a_step_changes_nothing(build, make_batch):
+    # The hooks also fire when the student runs on its own (a benchmark's
+    # forward, a user's inference); the next step must not see those calls.
+    inputs, samples = make_batch()
+    fresh = build()
+    expected = fresh.loss(inputs, samples)
+    model = build()
+    with torch.no_grad():
+        model.student(inputs, mode='tensor')
+    losses = model.loss(inputs, samples)
+    assert set(losses) == set(expected)
+    for key, value in expected.items():
+        assert torch.allclose(losses[key], value), key
+
+
 def test_checkpoint_loads_with_student_config(build, tmp_path,
                                               tiny_cfg, make_batch):
     model = build(losses=[
