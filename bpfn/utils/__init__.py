@@ -7,7 +7,7 @@ from .checkpoint import (CheckpointError, check_state_dict, checkpoint_problem,
                          save_best_keys, select_checkpoint,
                          verify_checkpoint_archive, write_last_checkpoint)
 from .fileio import (atomic_open, atomic_torch_save, atomic_write_json,
-                     atomic_write_text, remove_temp_files)
+                     atomic_write_text, remove_temp_files, sha256_file)
 from .model_config import is_distiller, student_config
 from .safe_globals import bpfn_safe_globals
 from .work_dir_lock import WorkDirLock, WorkDirLockedError
@@ -21,6 +21,7 @@ __all__ = [
     'verify_checkpoint_archive',
     'write_last_checkpoint', 'atomic_open', 'atomic_torch_save',
     'atomic_write_json', 'atomic_write_text', 'remove_temp_files',
+    'sha256_file',
     'bpfn_safe_globals', 'WorkDirLock', 'WorkDirLockedError', 'is_distiller',
     'student_config'
 ]

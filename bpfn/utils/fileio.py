@@ -6,6 +6,7 @@ through a temp file named ``.<name>.<tag>.tmp`` next to its destination,
 which is flushed and fsynced, renamed into place, and the folder is fsynced
 so the rename itself survives a power loss.
 """
+import hashlib
 import json
 import os
 import os.path as osp
@@ -221,3 +222,12 @@ def remove_temp_files(folder: str,
         log(f'removed {len(removed)} orphaned temporary file(s) of an '
             f'earlier run in {folder}: {", ".join(removed)}')
     return removed
+
+
+def sha256_file(path: str) -> str:
+    """Hex SHA-256 of a file's bytes, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(1 << 20), b''):
+            digest.update(block)
+    return digest.hexdigest()

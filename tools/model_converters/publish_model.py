@@ -27,21 +27,12 @@ import torch
 from bpfn.utils import (CheckpointError, extract_state_dict,
                         load_checkpoint_file)
 from bpfn.utils.checkpoint import SAFETENSORS_SUFFIX
-from bpfn.utils.fileio import atomic_open
+from bpfn.utils.fileio import atomic_open, sha256_file
 
 #: Entries of the source checkpoint's ``meta`` that are kept.
 KEPT_META = ('epoch', 'iter', 'seed', 'experiment_name', 'mmengine_version',
              'dataset_meta')
 HASH_DIGITS = 8
-
-
-def sha256_file(path: str) -> str:
-    """Hex SHA-256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for block in iter(lambda: f.read(1 << 20), b''):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def hashed_name(out: str, data: bytes, suffix: str) -> str:

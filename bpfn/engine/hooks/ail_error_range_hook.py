@@ -16,21 +16,13 @@ from mmengine.hooks import Hook
 from torch.utils.data import DataLoader
 
 from bpfn.registry import HOOKS, TRANSFORMS
-from bpfn.utils.fileio import atomic_write_json
+from bpfn.utils.fileio import atomic_write_json, sha256_file
 from .kd_hook_utils import rng_neutral, unwrap_distiller
 
 __all__ = ['AILErrorRangeHook']
 
 #: Checkpoint ``meta`` entry of the measured range.
 AIL_RANGE_KEY = 'ail_error_range'
-
-
-def _sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for block in iter(lambda: f.read(1 << 20), b''):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _deterministic_pipeline(pipeline: list) -> list:
@@ -116,7 +108,7 @@ class AILErrorRangeHook(Hook):
     def _key(self, runner, distiller) -> str:
         dataset = self._loader_cfg(runner)['dataset']
         content = dict(
-            teacher_sha256=_sha256(distiller.teacher_ckpt),
+            teacher_sha256=sha256_file(distiller.teacher_ckpt),
             dataset=dataset,
             student_points=getattr(distiller.student, 'num_points', None),
             teacher_points=getattr(distiller.teacher, 'num_points', None))
