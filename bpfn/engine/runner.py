@@ -80,6 +80,8 @@ class BPFNRunner(Runner):
 
     #: Allow full unpickling of trusted checkpoints (``--unsafe-load``).
     allow_unsafe_load: bool = False
+    #: Timestamps already taken by runners of this process (setup_env).
+    _taken_timestamps: set = set()
     # Set by resume() while it loads: the checks of _check_resume apply.
     _resuming: bool = False
     _resume_meta: Optional[dict] = None
@@ -98,6 +100,28 @@ class BPFNRunner(Runner):
         runner = super().from_cfg(cfg)
         runner.allow_unsafe_load = bool(cfg.get('unsafe_load', False))
         return runner
+
+    def setup_env(self, env_cfg: dict) -> None:
+        """MMEngine's environment setup, with a timestamp unique in-process.
+
+        MMEngine names the run's logger, message hub, visualizer and log
+        folder after a timestamp with one-second resolution, and reuses an
+        instance of the same name. A second runner built in the same second
+        (a notebook, a script training twice) would then log into the first
+        one's file and read its message hub. A taken timestamp gets a
+        suffix (``_2``, ``_3``, ...) instead; every rank builds its runners
+        in the same order, so the ranks agree on it.
+
+        Args:
+            env_cfg (dict): The ``env_cfg`` config.
+        """
+        super().setup_env(env_cfg)
+        stamp, count = self._timestamp, 1
+        while stamp in BPFNRunner._taken_timestamps:
+            count += 1
+            stamp = f'{self._timestamp}_{count}'
+        BPFNRunner._taken_timestamps.add(stamp)
+        self._timestamp = stamp
 
     def build_logger(self, *args, **kwargs):
         """MMEngine's logger, its long dumps kept off the console.

@@ -79,3 +79,28 @@ def test_train_holds_the_work_dir_lock(tmp_path):
     runner.train()
     assert f'"pid": {os.getpid()}' in seen[0]
     assert not (tmp_path / 'train.lock').exists()
+
+
+def test_runners_built_in_one_second_do_not_share_a_logger(tmp_path,
+                                                         monkeypatch):
+    import time
+
+    # Both runners see the same clock second.
+    now = time.time()
+    monkeypatch.setattr(time, 'time', lambda: now)
+    first = BPFNRunner(**toy_runner_cfg(str(tmp_path / 'a'),
+                                        experiment_name='same'))
+    second = BPFNRunner(**toy_runner_cfg(str(tmp_path / 'b'),
+                                         experiment_name='same'))
+    base = time.strftime('%Y%m%d_%H%M%S', time.localtime(now))
+    assert first.timestamp.startswith(base)
+    assert second.timestamp.startswith(f'{base}_')
+    assert second.timestamp != first.timestamp
+    assert first.logger is not second.logger
+    assert first.message_hub is not second.message_hub
+    second.logger.warning('only in the second log')
+    first_log = tmp_path / 'a' / first.timestamp / f'{first.timestamp}.log'
+    second_log = (tmp_path / 'b' / second.timestamp /
+                  f'{second.timestamp}.log')
+    assert 'only in the second log' in second_log.read_text()
+    assert 'only in the second log' not in first_log.read_text()
