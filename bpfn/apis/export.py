@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from bpfn.ops import export_algorithms
+from bpfn.ops import NeighbourAudit, export_algorithms, neighbour_audit
 from bpfn.utils import atomic_open
 
 #: Names of the graph's inputs.
@@ -236,3 +236,26 @@ def reference_flows(model: nn.Module,
     """
     with export_algorithms(export_path):
         return list(FlowExportWrapper(model.eval())(pc1, pc2))
+
+
+@torch.no_grad()
+def audited_default_flows(model: nn.Module, pc1: Tensor,
+                          pc2: Tensor) -> Tuple[List[Tensor], NeighbourAudit]:
+    """bpfn's default-path flows, every search checked against the export
+    path's on the same inputs (:func:`bpfn.ops.neighbour_audit`).
+
+    Where these flows differ from the exported graph's, the audit tells
+    whether only exactly tied neighbour candidates were taken differently
+    (``audit.exact``) or something else differs.
+
+    Args:
+        model (nn.Module): The flow network.
+        pc1, pc2 (Tensor): Clouds (B, N, 3).
+
+    Returns:
+        tuple[list[Tensor], NeighbourAudit]: Flows of every level
+        (B, N_l, 3), full resolution first, and the audit.
+    """
+    with neighbour_audit() as audit:
+        flows = reference_flows(model, pc1, pc2)
+    return flows, audit

@@ -4,6 +4,7 @@ import torch
 from torch import Tensor
 
 from .export import furthest_point_sample_export, use_export
+from .neighbour_audit import current_audit
 from .reference import use_reference
 from .threads import cpu_threads
 
@@ -46,8 +47,14 @@ def furthest_point_sample(xyz: Tensor, num_samples: int) -> Tensor:
         coords = xyz.detach().transpose(1, 2).contiguous()  # B, 3, N
         if (coords.device.type == 'cpu'
                 and coords.dtype in (torch.float32, torch.float64)):
-            return _fps_numpy(coords, num_samples)
-        return _fps_torch(coords, num_samples)
+            idx = _fps_numpy(coords, num_samples)
+        else:
+            idx = _fps_torch(coords, num_samples)
+        audit = current_audit()
+        if audit is not None:
+            audit.compare_samples(
+                idx, furthest_point_sample_export(xyz, num_samples))
+    return idx
 
 
 def _fps_numpy(coords: Tensor, num_samples: int) -> Tensor:

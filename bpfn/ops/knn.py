@@ -8,6 +8,7 @@ from torch import Tensor
 
 from .chunking import point_chunks
 from .export import EXPORT_MAX_ELEMENTS, use_export
+from .neighbour_audit import current_audit
 from .point_blocks import PointBlocks, all_finite, cloud_blocks
 from .reference import use_reference
 
@@ -139,6 +140,9 @@ def knn(k: int,
             idx, dist = knn_blocked(k, ref, query, max_elements)
         else:
             idx, dist = knn_dense(k, ref, query, max_elements)
+        audit = current_audit()
+        if audit is not None:
+            audit.compare_knn(idx, dist, *knn_export(k, ref, query))
     return (idx, dist) if return_dist else idx
 
 

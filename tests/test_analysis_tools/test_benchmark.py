@@ -47,6 +47,28 @@ def test_compare_reference_prints_both_paths_and_ratios(tmp_path, capsys):
     assert check['p99'] <= 1e-4 and check['fps_equal']
 
 
+def test_onnxruntime_backend(tmp_path, capsys):
+    pytest.importorskip('onnx', reason='--backend onnxruntime exports with '
+                        'the optional package onnx')
+    pytest.importorskip('onnxruntime', reason='--backend onnxruntime needs '
+                        'the optional package onnxruntime')
+    tool = load('benchmark')
+    config = tmp_path / 'tiny.py'
+    config.write_text(TINY_MODEL)
+    code = tool.main([str(config), '--backend', 'onnxruntime', '--points',
+                      '256', '--runs', '2', '--warmup', '0', '--threads',
+                      '1'])
+    out = capsys.readouterr().out
+    assert code == 0
+    # A random scene of 256 points has no exact distance ties: no row of
+    # the default path takes other neighbours.
+    assert '-> same (default path p99' in out and ', 0 tie rows)' in out
+    rows = [line.split() for line in out.splitlines()
+            if line.startswith('tiny ')]
+    assert [r[1] for r in rows] == ['PyTorch', 'onnxruntime']
+    assert all(float(r[2]) > 0 and float(r[3]) > 0 for r in rows)
+
+
 def test_threads_default_to_physical_cores(tmp_path, capsys):
     tool = load('benchmark')
     cores = tool.physical_cores()

@@ -20,7 +20,8 @@ pytest.importorskip(
     'onnxruntime (requirements/optional.txt)')
 
 from bpfn.apis import init_model  # noqa: E402
-from bpfn.apis.export import (FlowExportWrapper, custom_domains,  # noqa
+from bpfn.apis.export import (FlowExportWrapper,  # noqa: E402
+                              audited_default_flows, custom_domains,
                               flow_errors, onnx_flows, onnx_session,
                               reference_flows)
 from bpfn.ops import export_algorithms, furthest_point_sample, knn  # noqa
@@ -138,6 +139,59 @@ def test_tool_fails_when_flows_differ(tool, small, capsys, monkeypatch):
                     '--num-points', str(POINTS)])
     assert rc == 1
     assert 'FAIL' in capsys.readouterr().out
+
+
+def test_tied_scene_differs_at_ties_only(exported, small):
+    """On an integer grid most distances tie: onnxruntime still equals the
+    export path, and the default path takes other tied neighbours only."""
+    path, _ = exported
+    _, config, ckpt = small
+    model = init_model(config, ckpt)
+    axis = torch.arange(8, dtype=torch.float32)
+    grid = torch.cartesian_prod(axis[:4], axis, axis) * 0.5  # 256 points
+    pc1 = grid.unsqueeze(0)
+    pc2 = (grid + torch.tensor([0.25, 0., 0.5])).unsqueeze(0)
+    got = onnx_flows(onnx_session(path, threads=1), pc1, pc2)
+    res = flow_errors(got, reference_flows(model, pc1, pc2, True))
+    assert res['ok'] and res['max'] < 1e-5, res
+    flows, audit = audited_default_flows(model, pc1, pc2)
+    # Levels 1-4 sample once each (both clouds go as one batch).
+    assert audit.samplings == 4 and audit.sampling_mismatches == 0
+    assert audit.tie_rows > 0 and audit.exact, audit.summary()
+    # Without ties (the random scene) nothing differs.
+    gen = torch.Generator().manual_seed(1)
+    pc1 = torch.rand(1, POINTS, 3, generator=gen) * 10
+    _, audit = audited_default_flows(model, pc1, pc1 + 0.1)
+    assert audit.searches > 0 and audit.tie_rows == 0 and audit.exact
+
+
+@pytest.mark.parametrize('exact', [True, False])
+def test_default_path_gap_is_judged_by_the_audit(tool, small, capsys,
+                                                 monkeypatch, exact):
+    """A default-path difference passes only when the audit traces it to
+    exact ties."""
+    folder, config, ckpt = small
+    from bpfn.ops import NeighbourAudit
+
+    def moved(model, pc1, pc2):
+        flows = reference_flows(model, pc1, pc2)
+        flows[0] = flows[0] + 0.01 * flows[0].abs().max()
+        audit = NeighbourAudit(searches=9, rows=900, tie_rows=3,
+                               other_rows=0 if exact else 2, samplings=4)
+        return flows, audit
+
+    monkeypatch.setattr(tool, 'audited_default_flows', moved)
+    rc = tool.main([config, ckpt, '--out', str(folder / 'tie.onnx'),
+                    '--num-points', str(POINTS)])
+    out = capsys.readouterr().out
+    assert 'OUTSIDE the tolerance' in out
+    assert '3 rows take other neighbours at exact float32' in out
+    if exact:
+        assert rc == 0
+        assert 'the difference is exact-tie breaking only' in out
+    else:
+        assert rc == 1
+        assert 'FAIL: the paths differ beyond exact ties' in out
 
 
 def test_export_paths_are_exact():
