@@ -2,6 +2,8 @@
 # teacher: the hints of both directions of cross2 (one 1x1 conv adapter
 # each), summed, weight 0.3.
 _base_ = ['./bpfn_synthetic.py']
+# Both directions of the level-2 cross layer, in the student and the teacher.
+cross2 = ['cross2.embedding_12', 'cross2.embedding_21']
 model = dict(
     _delete_=True,
     type='SceneFlowDistiller',
@@ -9,6 +11,6 @@ model = dict(
     teacher=_base_.model,
     teacher_ckpt='resources/bpfn_synthetic_teacher.pth',
     distill_losses=[
-        dict(type='BiHintLoss', student='cross2', teacher='cross2',
+        dict(type='BiHintLoss', student=cross2, teacher=cross2,
              adapter=dict(type='ConvAdapter'), loss_weight=0.3)
     ])

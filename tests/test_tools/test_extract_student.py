@@ -21,6 +21,7 @@ TEACHER = dict(
     flow_neighbors=4, estimator_neighbors=4, width_mult=0.25,
     estimator_channels=[32, 32], estimator_mlp=[32, 16])
 STUDENT = dict(TEACHER, weightnet=4)
+CROSS2 = ['cross2.embedding_12', 'cross2.embedding_21']
 
 
 def _load_tool():
@@ -47,7 +48,7 @@ def distiller_ckpt(tmp_path):
         dict(type='SceneFlowDistiller', student=STUDENT, teacher=TEACHER,
              teacher_ckpt=str(teacher_path),
              distill_losses=[
-                 dict(type='BiHintLoss', student='cross2', teacher='cross2',
+                 dict(type='BiHintLoss', student=CROSS2, teacher=CROSS2,
                       adapter=dict(type='ConvAdapter'), loss_weight=0.3)
              ]))
     # Non-default values, so a mix-up of tensors would show.

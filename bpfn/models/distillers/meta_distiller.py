@@ -1,5 +1,5 @@
 """Meta knowledge distillation (MetaDistil): the teacher learns to teach."""
-from typing import Callable, Dict, List, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 import torch.distributed as torch_dist
@@ -185,24 +185,16 @@ class MetaSceneFlowDistiller(SceneFlowDistiller):
         # Unlabelled samples are handled as in the real step (GT term on
         # the labelled ones, KD and self-supervised terms as configured).
         losses = self.distill_loss(inputs, data_samples, s_out, t_out)
-        self._clear_records('student')
+        self.recorders.clear('student')
         return sum(v for k, v in losses.items() if 'loss' in k)
 
-    def meta_step(self, data: dict, quiz: dict, lr: float) -> Tensor:
-        """Steps 1-3: update the teacher through a pilot student.
-
-        Collective when several processes train: every process must call it
-        once per step (all-reduces of ``g``, ``v``, the teacher gradient and
-        the quiz loss).
-
-        Args:
-            data (dict): Preprocessed batch, ``inputs`` and ``data_samples``.
-            quiz (dict): Preprocessed quiz batch.
-            lr (float): Pilot lr.
+    def _teacher_gradients(self, data: dict, quiz: dict, lr: float
+                           ) -> Tuple[List[Tensor], List[Tensor], Tensor]:
+        """Steps 1-3 of :meth:`meta_step` up to the teacher's gradients.
 
         Returns:
-            Tensor: The pilot's quiz loss, averaged over the processes
-            (detached).
+            tuple: The teacher's trainable parameters, their gradients and
+            the pilot's quiz loss.
         """
         inputs, samples = data['inputs'], data['data_samples']
         params = {n: p for n, p in self.student.named_parameters()
@@ -221,7 +213,7 @@ class MetaSceneFlowDistiller(SceneFlowDistiller):
         # 2. Quiz loss of the pilot, and v = its gradient at theta'.
         self._check_quiz(quiz['data_samples'])
         q_out = self._student_call(pilot, buffers, quiz['inputs'])
-        self._clear_records('student')
+        self.recorders.clear('student')
         quiz_loss = sum(self.student.loss(q_out,
                                           quiz['data_samples']).values())
         v = all_reduce_mean(_dense(
@@ -243,7 +235,27 @@ class MetaSceneFlowDistiller(SceneFlowDistiller):
         t_grads = all_reduce_mean(_dense(
             torch.autograd.grad(objective, t_params, allow_unused=True),
             t_params))
-        self._clear_records()
+        return t_params, t_grads, quiz_loss
+
+    def meta_step(self, data: dict, quiz: dict, lr: float) -> Tensor:
+        """Steps 1-3: update the teacher through a pilot student.
+
+        Collective when several processes train: every process must call it
+        once per step (all-reduces of ``g``, ``v``, the teacher gradient and
+        the quiz loss).
+
+        Args:
+            data (dict): Preprocessed batch, ``inputs`` and ``data_samples``.
+            quiz (dict): Preprocessed quiz batch.
+            lr (float): Pilot lr.
+
+        Returns:
+            Tensor: The pilot's quiz loss, averaged over the processes
+            (detached).
+        """
+        with self.recorders.step():  # the teacher's taps, pilot runs
+            t_params, t_grads, quiz_loss = self._teacher_gradients(
+                data, quiz, lr)
         self.teacher_optimizer.zero_grad()
         for p, g in zip(t_params, t_grads):
             p.grad = g

@@ -1,8 +1,6 @@
 """Knowledge distillation of a scene-flow teacher into a student."""
-import difflib
 import os
-import re
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
 from mmengine.logging import print_log
@@ -12,18 +10,15 @@ from torch import Tensor, nn
 from bpfn.registry import MODELS
 from bpfn.utils import (CheckpointError, load_model_weights,
                         select_checkpoint)
-from ..losses import subsample_flow, teacher_errors
+from ..losses import (BaseFeatureDistillLoss, BaseOutputDistillLoss,
+                      BaseSelfSupervisedLoss, subsample_flow, teacher_errors)
 from .labeled_batches import (gt_targets_or_zeros, labeled_samples,
                               select_samples)
+from .recorder import FeatureRecorder, RecorderManager
 
 #: Which samples the self-supervised losses train on.
 SELF_SUPERVISED_ON = ('unlabeled', 'all')
-_TAP = re.compile(r'^(?P<name>[\w.]*?)(\[(?P<index>\d+)\])?$')
 _DRY_RUN_POINTS = 256
-
-
-class _TapsDone(Exception):
-    """Raised by a recording hook once every feature of a net is recorded."""
 
 
 def resolve_teacher_checkpoint(path: Optional[str],
@@ -66,15 +61,6 @@ def resolve_teacher_checkpoint(path: Optional[str],
     return path
 
 
-def _parse_tap(name: str, field: str) -> Tuple[str, Optional[int]]:
-    match = _TAP.match(name) if isinstance(name, str) else None
-    if match is None or not match.group('name'):
-        raise ValueError(f'{field}: {name!r} is not a module name like '
-                         "'cross2.embedding_12' or 'cross2[0]'")
-    index = match.group('index')
-    return match.group('name'), None if index is None else int(index)
-
-
 @MODELS.register_module()
 class SceneFlowDistiller(BaseModel):
     """Distil a frozen teacher into a student, pairs declared inline.
@@ -87,15 +73,18 @@ class SceneFlowDistiller(BaseModel):
     student (:meth:`_apply`). It runs once per training step under
     ``torch.no_grad()``; prediction runs the student alone.
 
-    Each ``distill_losses`` entry is a loss config plus its pairs:
-    feature losses (``HintLoss``, ``BiHintLoss``) take ``student`` and
-    ``teacher`` module names (a name, or a list of names of equal length;
-    ``'name[i]'`` picks item ``i`` of a module returning a tuple;
-    ``BiHintLoss`` expands a cross layer ``'crossL'`` to
-    ``crossL.embedding_12`` and ``crossL.embedding_21``) and an optional
-    ``adapter`` config built once per pair with the channels found on a dry
-    run. Output losses (``OutputKDLoss``, ``AILLoss``) take no names.
-    Every pair is checked at build time.
+    Each ``distill_losses`` entry is a loss config plus its pairs, routed
+    by the loss's base class (:mod:`bpfn.models.losses.distill_loss`):
+    feature losses (:class:`~bpfn.models.losses.BaseFeatureDistillLoss`:
+    ``HintLoss``, ``BiHintLoss``) take ``student`` and ``teacher`` module
+    names (a name, or a list of names of equal length; ``'name[i]'`` picks
+    item ``i`` of a module returning a tuple) and an optional ``adapter``
+    config built once per pair with the channels found on a dry run. Output
+    losses (:class:`~bpfn.models.losses.BaseOutputDistillLoss`:
+    ``OutputKDLoss``, ``AILLoss``) take no names. Every pair is checked at
+    build time. The tapped modules' outputs are recorded by forward hooks
+    (:class:`~bpfn.models.distillers.recorder.RecorderManager`) only within
+    a training step.
 
     Teacher flows at the student's points: both networks sample with
     furthest point sampling from index 0, so with equal ``num_points`` they
@@ -205,6 +194,7 @@ class SceneFlowDistiller(BaseModel):
         # Per loss: list of (student tap, teacher tap, adapter key or None).
         self.pairs: List[List[Tuple[str, str, Optional[str]]]] = []
         adapter_cfgs: Dict[str, dict] = {}
+        taps: Dict[str, Dict[str, str]] = dict(student={}, teacher={})
         for i, entry in enumerate(distill_losses):
             entry = dict(entry)
             field = f'model.distill_losses[{i}]'
@@ -212,22 +202,28 @@ class SceneFlowDistiller(BaseModel):
                 'teacher', None)
             adapter = entry.pop('adapter', None)
             loss = MODELS.build(entry)
-            if getattr(loss, 'self_supervised', False):
-                raise ValueError(
-                    f'{field}: {entry["type"]} is a self-supervised loss '
-                    '(no teacher); put it in model.self_supervised_losses')
             self.distill_losses.append(loss)
-            if getattr(loss, 'uses_outputs', False):
+            if isinstance(loss, BaseOutputDistillLoss):
                 if s_names or t_names:
                     raise ValueError(f'{field}: {entry["type"]} compares '
                                      'flows; remove student/teacher names')
                 self.pairs.append([])
                 continue
-            s_names = self._names(loss, s_names, f'{field}.student')
-            t_names = self._names(loss, t_names, f'{field}.teacher')
+            if isinstance(loss, BaseSelfSupervisedLoss):
+                raise ValueError(
+                    f'{field}: {entry["type"]} is a self-supervised loss '
+                    '(no teacher); put it in model.self_supervised_losses')
+            if not isinstance(loss, BaseFeatureDistillLoss):
+                raise TypeError(
+                    f'{field}: {entry["type"]} is not a distillation loss: '
+                    'derive it from BaseFeatureDistillLoss (features of '
+                    'named modules) or BaseOutputDistillLoss (flows)')
+            s_names = self._names(s_names, f'{field}.student')
+            t_names = self._names(t_names, f'{field}.teacher')
             if len(s_names) != len(t_names):
                 raise ValueError(f'{field}: {len(s_names)} student names but '
                                  f'{len(t_names)} teacher names')
+            loss.check_taps(s_names, t_names, field)
             pairs = []
             for j, (s, t) in enumerate(zip(s_names, t_names)):
                 key = None
@@ -235,32 +231,22 @@ class SceneFlowDistiller(BaseModel):
                     key = str(i) if len(s_names) == 1 else f'{i}_{j}'
                     adapter_cfgs[key] = dict(adapter)
                 pairs.append((s, t, key))
+                taps['student'].setdefault(s, f'{field}.student')
+                taps['teacher'].setdefault(t, f'{field}.teacher')
             self.pairs.append(pairs)
         self._build_self_supervised(self_supervised_losses,
                                     self_supervised_on)
         #: Messages about unlabelled samples already logged (once each).
         self._said: set = set()
-
-        self._records: Dict[str, Dict[str, Any]] = dict(student={},
-                                                        teacher={})
-        # Feature losses only: a forward stops once the net's last tapped
-        # module has run (the finer levels are not needed).
-        self._tap_names = {
-            role: {_parse_tap(p[i], role)[0] for ps in self.pairs
-                   for p in ps}
-            for i, role in enumerate(('student', 'teacher'))}
-        self._stop_early = dict(student=False, teacher=False)
-        self._taps_checked = dict(student=False, teacher=False)
         #: FitNets stage 1: train on the feature losses alone.
         self.hint_only = False
-        for role, model in (('student', self.student),
-                            ('teacher', teacher_model)):
-            if model is None:
-                continue
-            taps = {p[0 if role == 'student' else 1] for ps in self.pairs
-                    for p in ps}
-            self._hook(role, model, taps)
-        if self.pairs and any(self.pairs):
+        # Forward hooks on the tapped modules; they record within a step.
+        self.recorders = RecorderManager(
+            FeatureRecorder(role, model, taps[role])
+            for role, model in (('student', self.student),
+                                ('teacher', teacher_model))
+            if model is not None)
+        if any(self.pairs):
             self._dry_run(adapter_cfgs)
 
     # ------------------------------------------------------------------
@@ -274,7 +260,7 @@ class SceneFlowDistiller(BaseModel):
         for i, cfg in enumerate(cfgs):
             field = f'model.self_supervised_losses[{i}]'
             loss = MODELS.build(dict(cfg))
-            if not getattr(loss, 'self_supervised', False):
+            if not isinstance(loss, BaseSelfSupervisedLoss):
                 raise ValueError(
                     f'{field}: {type(loss).__name__} is not a '
                     'self-supervised loss (ChamferLoss, SmoothnessLoss, '
@@ -291,95 +277,12 @@ class SceneFlowDistiller(BaseModel):
         return 'loss_' + type(loss).__name__.replace('Loss', '').lower()
 
     @staticmethod
-    def _names(loss: nn.Module, names: Union[str, Sequence[str], None],
+    def _names(names: Union[str, Sequence[str], None],
                field: str) -> List[str]:
         if not names:
             raise ValueError(f'{field} is required: the name of a module '
                              "(e.g. 'cross2.embedding_12') or a list of them")
-        names = [names] if isinstance(names, str) else list(names)
-        directions = getattr(loss, 'directions', None)
-        if directions:
-            expanded = []
-            for name in names:
-                if re.fullmatch(r'cross\d+', name):
-                    expanded += [f'{name}.{d}' for d in directions]
-                else:
-                    expanded.append(name)
-            names = expanded
-        return names
-
-    def _hook(self, role: str, model: nn.Module, taps: set) -> None:
-        modules = dict(model.named_modules())
-        valid = sorted(n for n in modules if n)
-        for tap in sorted(taps):
-            field = f'model.distill_losses[].{role}'
-            for i, ps in enumerate(self.pairs):
-                if tap in (p[0 if role == 'student' else 1] for p in ps):
-                    field = f'model.distill_losses[{i}].{role}'
-                    break
-            name, _ = _parse_tap(tap, field)
-            if name not in modules:
-                close = difflib.get_close_matches(name, valid, n=3)
-                hint = f' (did you mean {close}?)' if close else ''
-                raise KeyError(
-                    f'{field}: no module named {name!r} in the {role} '
-                    f'({type(model).__name__}){hint}. Valid names: '
-                    + ', '.join(valid))
-            if name in self._records[role].setdefault('_hooked', set()):
-                continue
-            self._records[role]['_hooked'].add(name)
-            modules[name].register_forward_hook(
-                self._recorder(role, name))
-
-    def _recorder(self, role: str, name: str):
-        records = self._records[role]
-
-        def hook(module: nn.Module, args: Any, output: Any) -> None:
-            calls = records.setdefault('_calls', {})
-            calls[name] = calls.get(name, 0) + 1
-            records[name] = output
-            if self._stop_early[role] and all(
-                    n in records for n in self._tap_names[role]):
-                raise _TapsDone
-
-        return hook
-
-    def _feature(self, role: str, tap: str) -> Tensor:
-        name, index = _parse_tap(tap, role)
-        out = self._records[role].get(name)
-        if out is None:
-            raise RuntimeError(f'the {role} module {name!r} did not run in '
-                               'this forward pass')
-        self._check_single_call(role, name)
-        if index is not None:
-            if not isinstance(out, (tuple, list)) or index >= len(out):
-                raise IndexError(f'{role} tap {tap!r}: module output is not '
-                                 f'a sequence with an item {index}')
-            out = out[index]
-        elif isinstance(out, (tuple, list)):
-            raise TypeError(f'{role} module {name!r} returns a '
-                            f'{type(out).__name__} of {len(out)}; pick an '
-                            'item '
-                            f"with '{name}[i]' or use an identity tap")
-        return out
-
-    def _check_single_call(self, role: str, name: str) -> None:
-        """Raise if a tapped module ran more than once in the last pass."""
-        calls = self._records[role].get('_calls', {}).get(name, 1)
-        if calls > 1:
-            raise ValueError(
-                f'the {role} module {name!r} ran {calls} times in one '
-                'forward pass (it is applied per direction or per chunk of '
-                'points), so it has no single output to distil; tap a module '
-                "that runs once, such as 'cross2', 'cross2.embedding_12' or "
-                "'flow2'")
-
-    def _clear_records(self, role: Optional[str] = None) -> None:
-        for key, records in self._records.items():
-            if role is not None and key != role:
-                continue
-            for key in [k for k in records if k != '_hooked']:
-                del records[key]
+        return [names] if isinstance(names, str) else list(names)
 
     @torch.no_grad()
     def _dry_run(self, adapter_cfgs: Dict[str, dict]) -> None:
@@ -394,15 +297,21 @@ class SceneFlowDistiller(BaseModel):
         was_training = self.student.training
         self.student.eval()  # no BatchNorm statistics updates
         try:
-            self.student(inputs, mode='tensor')
-            self.teacher(inputs, mode='tensor')
+            with self.recorders.step(full_size=False):
+                self.student(inputs, mode='tensor')
+                self.teacher(inputs, mode='tensor')
+                self._check_pairs(adapter_cfgs, device)
         finally:
             self.student.train(was_training)
+
+    def _check_pairs(self, adapter_cfgs: Dict[str, dict],
+                     device: torch.device) -> None:
+        """Check the recorded pairs' shapes; build their adapters."""
         for i, pairs in enumerate(self.pairs):
             for s_tap, t_tap, key in pairs:
                 field = f'model.distill_losses[{i}]'
-                s, t = self._feature('student', s_tap), self._feature(
-                    'teacher', t_tap)
+                s = self.recorders['student'].feature(s_tap)
+                t = self.recorders['teacher'].feature(t_tap)
                 for role, tap, x in (('student', s_tap, s),
                                      ('teacher', t_tap, t)):
                     if not isinstance(x, Tensor) or x.dim() != 3:
@@ -427,7 +336,6 @@ class SceneFlowDistiller(BaseModel):
                 cfg = dict(adapter_cfgs[key], in_channels=s.shape[1],
                            out_channels=t.shape[1])
                 self.adapters[key] = MODELS.build(cfg).to(device)
-        self._clear_records()
 
     # ------------------------------------------------------------------
     def _apply(self, fn, *args, **kwargs):
@@ -457,10 +365,7 @@ class SceneFlowDistiller(BaseModel):
         """
         if mode == 'loss':
             return self.loss(inputs, data_samples)
-        try:
-            return self.student(inputs, data_samples, mode=mode)
-        finally:
-            self._clear_records()
+        return self.student(inputs, data_samples, mode=mode)
 
     def teacher_targets(self, s_out: dict, t_out: dict) -> List[Tensor]:
         """Teacher flows (B, N_l, 3) at the student's points of every level.
@@ -506,24 +411,19 @@ class SceneFlowDistiller(BaseModel):
         gt_targets = t_targets = None
         for i, loss in enumerate(self.distill_losses):
             name = self._loss_name(i)
-            if getattr(loss, 'uses_outputs', False):
+            note = loss.unlabeled_note()
+            if note and not bool(labeled.all()):
+                self._say_once(f'unlabeled{i}', f'{type(loss).__name__} '
+                               f'(model.distill_losses[{i}]): {note}')
+            if isinstance(loss, BaseOutputDistillLoss):
                 if t_targets is None:
                     # Zeros on the unlabelled rows, masked by the losses.
                     gt_targets = gt_targets_or_zeros(s_out, data_samples)
                     t_targets = self.teacher_targets(s_out, t_out)
-                if hasattr(loss, 'unlabeled_phi') and not bool(
-                        labeled.all()):
-                    self._say_once(
-                        f'ail{i}', f'{type(loss).__name__} '
-                        f'(model.distill_losses[{i}]): samples without '
-                        'ground truth have no teacher error to weigh the '
-                        f'teacher by; their points get Phi = '
-                        f'{loss.unlabeled_phi:g} (unlabeled_phi; 1 imitates '
-                        'the teacher fully, 0 ignores those samples)')
                 losses[name] = loss(flows, t_targets, gt_targets,
                                     labeled=labeled)
-                continue
-            losses[name] = self._feature_loss(i)
+            else:
+                losses[name] = self._feature_loss(i)
         losses.update(self.self_supervised_loss(s_out, labeled))
         return losses
 
@@ -573,42 +473,19 @@ class SceneFlowDistiller(BaseModel):
         """Feature loss ``index`` from the recorded (adapted) features."""
         s_feats, t_feats = [], []
         for s_tap, t_tap, key in self.pairs[index]:
-            s = self._feature('student', s_tap)
+            s = self.recorders['student'].feature(s_tap)
             if key is not None:
                 s = self.adapters[key](s)
             s_feats.append(s)
-            t_feats.append(self._feature('teacher', t_tap))
-        # _feature checked that every student tap ran once.
-        self._taps_checked['student'] = True
+            t_feats.append(self.recorders['teacher'].feature(t_tap))
         return self.distill_losses[index](s_feats, t_feats)
 
     def _run_to_taps(self, role: str, inputs: dict) -> None:
-        """Run a net only until its last tapped module has been recorded.
-
-        The first pass of each net runs whole, so that a tap of a module
-        that runs more than once is caught before stopping early relies on
-        it.
-
-        Args:
-            role (str): ``'student'`` or ``'teacher'``.
-            inputs (dict): ``pc1`` and ``pc2`` (B, N, 3).
-        """
+        """Run a net only until its last tapped module has been recorded
+        (:meth:`FeatureRecorder.run_to_last_tap`)."""
         model = self.student if role == 'student' else self.teacher
-        if not self._taps_checked[role]:
-            model(inputs, mode='tensor')
-            for name in self._tap_names[role]:
-                self._check_single_call(role, name)
-            self._taps_checked[role] = True
-            return
-        self._stop_early[role] = True
-        try:
-            model(inputs, mode='tensor')
-        except _TapsDone:
-            return
-        finally:
-            self._stop_early[role] = False
-        raise RuntimeError(f'the {role} modules '
-                           f'{sorted(self._tap_names[role])} did not all run')
+        self.recorders[role].run_to_last_tap(
+            lambda: model(inputs, mode='tensor'))
 
     def run_teacher(self, inputs: dict,
                     features_only: bool = False) -> Optional[dict]:
@@ -630,9 +507,9 @@ class SceneFlowDistiller(BaseModel):
             only its features are needed.
         """
         needs_outputs = not features_only and any(
-            getattr(loss, 'uses_outputs', False)
+            isinstance(loss, BaseOutputDistillLoss)
             for loss in self.distill_losses)
-        if needs_outputs or not self._tap_names['teacher']:
+        if needs_outputs or not self.recorders['teacher'].names:
             return self.teacher(inputs, mode='tensor')
         self._run_to_taps('teacher', inputs)
         return None
@@ -657,10 +534,7 @@ class SceneFlowDistiller(BaseModel):
             list[dict]: Per-sample predictions of the teacher.
         """
         self._require_teacher('measuring the teacher')
-        try:
-            return self.teacher.val_step(data)
-        finally:
-            self._clear_records()
+        return self.teacher.val_step(data)
 
     @torch.no_grad()
     def teacher_point_errors(self, inputs: dict, data_samples: List[dict],
@@ -682,21 +556,18 @@ class SceneFlowDistiller(BaseModel):
             list[Tensor]: Errors (B, N_l) per student level.
         """
         self._require_teacher("the teacher's errors")
-        try:
-            t_out = self.teacher(inputs, mode='tensor')
-            same = getattr(self.student, 'num_points', None) == getattr(
-                self.teacher, 'num_points', None)
-            if same:
-                s_out = t_out
-            else:
-                was_training = self.student.training
-                self.student.eval()
-                try:
-                    s_out = self.student(inputs, mode='tensor')
-                finally:
-                    self.student.train(was_training)
-        finally:
-            self._clear_records()
+        t_out = self.teacher(inputs, mode='tensor')
+        same = getattr(self.student, 'num_points', None) == getattr(
+            self.teacher, 'num_points', None)
+        if same:
+            s_out = t_out
+        else:
+            was_training = self.student.training
+            self.student.eval()
+            try:
+                s_out = self.student(inputs, mode='tensor')
+            finally:
+                self.student.train(was_training)
         flows = s_out['flows']
         gt = self.student.stack_gt_flow(data_samples).to(flows[0])
         gt_targets = subsample_flow(gt, s_out['fps_idx_pc1'][:len(flows) - 1])
@@ -831,20 +702,15 @@ class SceneFlowDistiller(BaseModel):
         stage see :meth:`hint_stage_loss`. ``labeled_frac`` (the labelled
         share of the batch) is added to the log variables.
         """
-        # Drop what the hooks recorded in passes outside a step (the
-        # student run on its own, e.g. by a benchmark or a user).
-        self._clear_records()
-        try:
+        with self.recorders.step():
             labeled = self.check_unlabeled(data_samples)
             if self.hint_only:
                 losses = self.hint_stage_loss(inputs)
             else:
                 losses = self._loss(inputs, data_samples, labeled)
-            losses['labeled_frac'] = losses['loss_gt'].new_tensor(
-                float(labeled.float().mean()))
-            return losses
-        finally:
-            self._clear_records()
+        losses['labeled_frac'] = losses['loss_gt'].new_tensor(
+            float(labeled.float().mean()))
+        return losses
 
     def _loss(self, inputs: dict, data_samples: List[dict],
               labeled: Tensor) -> Dict[str, Tensor]:

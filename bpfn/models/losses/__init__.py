@@ -1,6 +1,8 @@
 from .ail_loss import (AIL_ERROR_RANGES, AILLoss, ail_kd_term, ail_loss,
                        ail_weights, teacher_errors)
 from .bihint_loss import BiHintLoss, bihint_loss
+from .distill_loss import (BaseDistillLoss, BaseFeatureDistillLoss,
+                           BaseOutputDistillLoss)
 from .chamfer_loss import (ChamferLoss, chamfer_distance, chamfer_loss,
                            nearest_sq_distances)
 from .hint_loss import HINT_REDUCTIONS, HintLoss, hint_loss
@@ -20,5 +22,6 @@ __all__ = [
     'chamfer_loss', 'chamfer_distance', 'nearest_sq_distances',
     'SmoothnessLoss', 'flow_smoothness', 'LaplacianLoss',
     'laplacian_regularity', 'point_laplacian', 'interpolate_inverse_sq',
-    'BaseSelfSupervisedLoss', 'check_flow_levels'
+    'BaseSelfSupervisedLoss', 'check_flow_levels', 'BaseDistillLoss',
+    'BaseFeatureDistillLoss', 'BaseOutputDistillLoss'
 ]

@@ -21,9 +21,10 @@ import math
 from typing import List, Optional, Sequence, Tuple
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from bpfn.registry import MODELS
+from .distill_loss import BaseOutputDistillLoss
 from .multi_scale_loss import DEFAULT_ALPHA, multi_scale_loss
 
 #: Where ``e_min`` / ``e_max`` come from: the teacher's errors over the
@@ -181,7 +182,7 @@ def ail_loss(student_flows: Sequence[Tensor],
 
 
 @MODELS.register_module()
-class AILLoss(nn.Module):
+class AILLoss(BaseOutputDistillLoss):
     """Attentive imitation loss with ``loss_weight = 1 - alpha``.
 
     The module returns the imitation term
@@ -218,8 +219,6 @@ class AILLoss(nn.Module):
             ground truth, in [0, 1]. Defaults to 1.0.
     """
 
-    uses_outputs = True
-
     def __init__(self,
                  scale_weights: Sequence[float] = DEFAULT_ALPHA,
                  loss_weight: float = 0.5,
@@ -245,6 +244,13 @@ class AILLoss(nn.Module):
     def gt_loss_factor(self) -> float:
         """alpha = 1 - loss_weight."""
         return 1.0 - self.loss_weight
+
+    def unlabeled_note(self) -> str:
+        """The trust given to points of samples without ground truth."""
+        return ('samples without ground truth have no teacher error to weigh '
+                f'the teacher by; their points get Phi = '
+                f'{self.unlabeled_phi:g} (unlabeled_phi; 1 imitates the '
+                'teacher fully, 0 ignores those samples)')
 
     def set_error_range(self, error_ranges: Sequence[ErrorRange]) -> None:
         """Set the teacher's training-set ``(e_min, e_max)`` of each level.

@@ -1,4 +1,6 @@
 """Bi-directional hint: hints on both directions of a cross layer."""
+from typing import Dict, List, Set
+
 from torch import Tensor
 
 from bpfn.registry import MODELS
@@ -31,14 +33,14 @@ def bihint_loss(student_12: Tensor, teacher_12: Tensor, student_21: Tensor,
 
 @MODELS.register_module()
 class BiHintLoss(HintLoss):
-    """Hints on ``crossL.embedding_12`` and ``crossL.embedding_21``.
+    """Hints on both directions of cross layers.
 
     ``loss_weight * (hint_12 + hint_21)``: one :func:`hint_loss` per
     direction, summed over the directions, as :class:`HintLoss` sums over
-    its pairs. In a distiller entry, ``student`` / ``teacher`` may name the
-    cross layer itself (``'cross2'``): the distiller then expands it to its
-    two directions, each pair with its own adapter. Explicit lists of names
-    are accepted too.
+    its pairs. In a distiller entry, ``student`` and ``teacher`` list both
+    directions of every cross layer they tap, e.g.
+    ``['cross2.embedding_12', 'cross2.embedding_21']``, each pair with its
+    own adapter; :meth:`check_taps` refuses an entry that lacks one.
 
     Args:
         loss_weight (float): Factor on the loss. Defaults to 0.3.
@@ -46,5 +48,33 @@ class BiHintLoss(HintLoss):
             or ``'mean'``. Defaults to ``'sum'``.
     """
 
-    #: Identity taps a cross-layer name expands to.
+    #: The modules of a cross layer's two directions (name suffixes).
     directions = ('embedding_12', 'embedding_21')
+
+    def check_taps(self, student: List[str], teacher: List[str],
+                   field: str) -> None:
+        """Refuse names that are not both directions of cross layers.
+
+        Args:
+            student (list[str]): Student module names of the entry.
+            teacher (list[str]): Teacher module names, pair by pair.
+            field (str): Config field of the entry, for messages.
+        """
+        for role, names in (('student', student), ('teacher', teacher)):
+            layers: Dict[str, Set[str]] = {}
+            for name in names:
+                layer, _, direction = name.rpartition('.')
+                if direction not in self.directions or not layer:
+                    raise ValueError(
+                        f'{field}.{role}: BiHintLoss taps the directions of '
+                        f"cross layers ('<layer>.embedding_12' and "
+                        f"'<layer>.embedding_21'), got {name!r}; use HintLoss "
+                        'for other modules')
+                layers.setdefault(layer, set()).add(direction)
+            for layer, found in layers.items():
+                if len(found) < len(self.directions):
+                    missing = [f'{layer}.{d}' for d in self.directions
+                               if d not in found]
+                    raise ValueError(
+                        f'{field}.{role}: BiHintLoss needs both directions of '
+                        f'{layer!r}; add {missing}')

@@ -1,9 +1,10 @@
 """FitNets hint loss between (adapted) student and teacher features."""
 from typing import Sequence
 
-from torch import Tensor, nn
+from torch import Tensor
 
 from bpfn.registry import MODELS
+from .distill_loss import BaseFeatureDistillLoss
 
 #: ``'sum'``: FitNets' ``1/2 ||u - r(v)||^2`` summed over the elements of a
 #: sample (mean over the batch); ``'mean'``: the mean over all elements.
@@ -45,7 +46,7 @@ def hint_loss(student_feat: Tensor, teacher_feat: Tensor,
 
 
 @MODELS.register_module()
-class HintLoss(nn.Module):
+class HintLoss(BaseFeatureDistillLoss):
     """FitNets hint: L2 between adapted student and teacher features.
 
     ``loss_weight * sum_pairs hint_loss(s, t)``: the hints of an entry's
@@ -61,9 +62,6 @@ class HintLoss(nn.Module):
             ``'mean'`` (mean over batch, channels and points).
             Defaults to ``'sum'``.
     """
-
-    uses_outputs = False
-    gt_loss_factor = 1.0
 
     def __init__(self, loss_weight: float = 0.3,
                  reduction: str = 'sum') -> None:

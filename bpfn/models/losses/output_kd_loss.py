@@ -1,9 +1,10 @@
 """Output (response) distillation: student flows against teacher flows."""
 from typing import Optional, Sequence
 
-from torch import Tensor, nn
+from torch import Tensor
 
 from bpfn.registry import MODELS
+from .distill_loss import BaseOutputDistillLoss
 from .multi_scale_loss import DEFAULT_ALPHA, multi_scale_loss
 
 _MODES = ('add', 'mix')
@@ -32,7 +33,7 @@ def output_kd_loss(student_flows: Sequence[Tensor],
 
 
 @MODELS.register_module()
-class OutputKDLoss(nn.Module):
+class OutputKDLoss(BaseOutputDistillLoss):
     """Output KD of scene flow (gamma = ``loss_weight``).
 
     With ``mode='add'`` the distiller's loss is ``GT + gamma * KD``; with
@@ -45,9 +46,6 @@ class OutputKDLoss(nn.Module):
         mode (str): ``'add'`` or ``'mix'``. Defaults to ``'add'``.
         loss_weight (float): gamma. Defaults to 0.3.
     """
-
-    #: The distiller passes flows (not features) to this loss.
-    uses_outputs = True
 
     def __init__(self,
                  alpha: Sequence[float] = DEFAULT_ALPHA,

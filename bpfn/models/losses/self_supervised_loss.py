@@ -54,9 +54,6 @@ class BaseSelfSupervisedLoss(nn.Module):
         loss_weight (float): Factor on the loss. Defaults to 1.0.
     """
 
-    #: Needs the clouds and the student's flows only (no GT, no teacher).
-    self_supervised = True
-
     def __init__(self, alpha: Sequence[float] = DEFAULT_ALPHA,
                  loss_weight: float = 1.0) -> None:
         super().__init__()

@@ -101,20 +101,24 @@ def test_checkpoint_holds_the_taught_teacher(teacher_ckpt, tiny_cfg,
 
 def _teacher_gradient_by_direct_differentiation(model, data, quiz, lr):
     """dQ(theta - lr grad_theta L(theta, w)) / dw, through the pilot."""
-    inputs, samples = data['inputs'], data['data_samples']
-    params = {n: p for n, p in model.student.named_parameters()
-              if p.requires_grad}
-    buffers = {n: b.clone() for n, b in model.student.named_buffers()}
-    t_params = [p for p in model.teacher.parameters() if p.requires_grad]
-    t_out = model.teacher(inputs, mode='tensor')
-    loss = model._pilot_loss(params, buffers, inputs, samples, t_out)
-    grads = torch.autograd.grad(loss, list(params.values()),
-                                create_graph=True, allow_unused=True)
-    pilot = {n: p if g is None else p - lr * g
-             for (n, p), g in zip(params.items(), grads)}
-    q_out = model._student_call(pilot, buffers, quiz['inputs'])
-    model._clear_records()
-    quiz_loss = sum(model.student.loss(q_out, quiz['data_samples']).values())
+    # Taps are recorded within a step, as in the distiller's meta step.
+    with model.recorders.step():
+        inputs, samples = data['inputs'], data['data_samples']
+        params = {n: p for n, p in model.student.named_parameters()
+                  if p.requires_grad}
+        buffers = {n: b.clone() for n, b in model.student.named_buffers()}
+        t_params = [p for p in model.teacher.parameters()
+                    if p.requires_grad]
+        t_out = model.teacher(inputs, mode='tensor')
+        loss = model._pilot_loss(params, buffers, inputs, samples, t_out)
+        grads = torch.autograd.grad(loss, list(params.values()),
+                                    create_graph=True, allow_unused=True)
+        pilot = {n: p if g is None else p - lr * g
+                 for (n, p), g in zip(params.items(), grads)}
+        q_out = model._student_call(pilot, buffers, quiz['inputs'])
+        model.recorders.clear()
+        quiz_loss = sum(
+            model.student.loss(q_out, quiz['data_samples']).values())
     t_grads = torch.autograd.grad(quiz_loss, t_params, allow_unused=True)
     return [torch.zeros_like(p) if g is None else g
             for p, g in zip(t_params, t_grads)]

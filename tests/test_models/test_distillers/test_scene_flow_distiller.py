@@ -35,9 +35,12 @@ def build(teacher_ckpt, tiny_cfg):
     return _build
 
 
+CROSS1 = ['cross1.embedding_12', 'cross1.embedding_21']
+
+
 def test_teacher_outside_module_tree(build):
     model = build(losses=[
-        dict(type='BiHintLoss', student='cross1', teacher='cross1',
+        dict(type='BiHintLoss', student=CROSS1, teacher=CROSS1,
              adapter=dict(type='ConvAdapter'))])
     keys = model.state_dict().keys()
     assert {k.split('.')[0] for k in keys} == {'student', 'adapters'}
@@ -262,14 +265,13 @@ def test_teacher_stops_after_last_tapped_module(build, make_batch):
     # Then levels 1 and 0 (and even level 2's estimator) are skipped.
     assert ran == ['cross2.embedding_12']
     # Same hint loss as from the complete teacher forward.
-    with torch.no_grad():
+    with torch.no_grad(), model.recorders.step() as records:
         model.teacher(inputs, mode='tensor')
-        full = model._feature('teacher', 'cross2.embedding_12')
-    model._clear_records()
-    model.student(inputs, mode='tensor')
-    expected = 0.3 * hint_loss(
-        model._feature('student', 'cross2.embedding_12'), full)
-    model._clear_records()
+        full = records['teacher'].feature('cross2.embedding_12')
+    with model.recorders.step() as records:
+        model.student(inputs, mode='tensor')
+        expected = 0.3 * hint_loss(
+            records['student'].feature('cross2.embedding_12'), full)
     assert losses['loss_hint0'].item() == pytest.approx(expected.item(),
                                                         rel=1e-5)
     # Output losses need the whole teacher.
@@ -305,12 +307,14 @@ def test_tap_of_module_run_per_chunk_is_an_error(build, make_batch,
     monkeypatch.setattr(chunking, 'CPU_CHUNK_ELEMENTS', 1)
     inputs, _ = make_batch()
     with pytest.raises(ValueError,
-                       match=rf"teacher module '{name}' ran \d+ times"):
+                       match=rf"teacher module '{name}' ran \d+ times"), \
+            model.recorders.step():
         model.run_teacher(inputs)
-    model.student(inputs, mode='tensor')
     with pytest.raises(ValueError,
-                       match=rf"student module '{name}' ran \d+ times"):
-        model._feature('student', name)
+                       match=rf"student module '{name}' ran \d+ times"), \
+            model.recorders.step() as records:
+        model.student(inputs, mode='tensor')
+        records['student'].feature(name)
 
 
 @pytest.mark.parametrize('student_points', [None, [24, 16, 8, 4]])
@@ -328,7 +332,6 @@ def test_teacher_point_errors_are_what_ail_weighs(build, tiny_cfg,
     with torch.no_grad():
         s_out = model.student(inputs, mode='tensor')
         t_out = model.teacher(inputs, mode='tensor')
-    model._clear_records()
     targets = model.teacher_targets(s_out, t_out)
     gt = subsample_flow(torch.stack([s['gt_flow'] for s in samples]),
                         s_out['fps_idx_pc1'][:3])
@@ -372,3 +375,20 @@ def test_hint_only_stage_trains_the_lower_layers_alone(build, make_batch):
     assert losses['loss_gt'].item() > 0 and losses['loss_outputkd1'] > 0
     with pytest.raises(ValueError, match='needs a feature loss'):
         build(losses=[dict(type='OutputKDLoss')]).set_hint_only(True)
+
+
+def test_losses_are_routed_by_their_base_class(build):
+    from bpfn.models.losses import (BaseFeatureDistillLoss,
+                                    BaseOutputDistillLoss)
+    model = build(losses=[HINT, dict(type='OutputKDLoss'), AIL])
+    kinds = [isinstance(loss, BaseOutputDistillLoss)
+             for loss in model.distill_losses]
+    assert kinds == [False, True, True]
+    assert isinstance(model.distill_losses[0], BaseFeatureDistillLoss)
+    assert [len(p) for p in model.pairs] == [1, 0, 0]
+    with pytest.raises(TypeError, match=r"model.distill_losses\[0\]: "
+                       'MultiScaleLoss is not a distillation loss'):
+        build(losses=[dict(type='MultiScaleLoss')])
+    with pytest.raises(ValueError, match='put it in '
+                       'model.self_supervised_losses'):
+        build(losses=[dict(type='ChamferLoss')])

@@ -76,12 +76,11 @@ def test_gt_term_counts_labelled_samples_kd_term_all(build, make_batch):
     inputs, samples = _mixed(make_batch)  # samples 0 and 2 labelled
     losses = model(inputs, samples, mode='loss')
     assert losses['labeled_frac'].item() == 0.5
-    with torch.no_grad():
+    with torch.no_grad(), model.recorders.step() as records:
         s_out = model.student(inputs, mode='tensor')
         t_out = model.teacher(inputs, mode='tensor')
-        hint_s = model._feature('student', 'cross2.embedding_12')
-        hint_t = model._feature('teacher', 'cross2.embedding_12')
-    model._clear_records()
+        hint_s = records['student'].feature('cross2.embedding_12')
+        hint_t = records['teacher'].feature('cross2.embedding_12')
     gt = (_gt_by_hand(s_out, samples, 0) + _gt_by_hand(s_out, samples, 2)) / 2
     assert losses['loss_gt'].item() == pytest.approx(gt.item(), rel=1e-5)
     kd = sum(_kd_by_hand(s_out, t_out, b) for b in range(4)) / 4
@@ -163,7 +162,6 @@ def test_ail_phi_on_unlabelled_samples_is_said_once(build, make_batch,
     with torch.no_grad():
         s_out = model.student(inputs, mode='tensor')
         t_out = model.teacher(inputs, mode='tensor')
-    model._clear_records()
     # By hand: Phi from the labelled samples' errors (this batch's range
     # over samples 0 and 2), Phi = 1 on samples 1 and 3; mean over all 4.
     gt = gt_targets_or_zeros(s_out, samples)

@@ -19,3 +19,19 @@ def test_bihint_loss_by_hand():
         pytest.approx(9.5)
     assert BiHintLoss(loss_weight=0.5, reduction='mean')(
         [s12, s21], [t12, t21]).item() == pytest.approx(2.5)
+
+
+def test_bihint_taps_need_both_directions():
+    loss = BiHintLoss()
+    both = ['cross2.embedding_12', 'cross2.embedding_21']
+    loss.check_taps(both, both, 'model.distill_losses[0]')
+    loss.check_taps(both + ['cross1.embedding_21', 'cross1.embedding_12'],
+                    both + ['cross1.embedding_21', 'cross1.embedding_12'],
+                    'f')
+    with pytest.raises(ValueError, match=r"model.distill_losses\[0\].teacher: "
+                       r"BiHintLoss needs both directions of 'cross2'; add "
+                       r"\['cross2.embedding_21'\]"):
+        loss.check_taps(both, ['cross2.embedding_12', 'cross3.embedding_12'],
+                        'model.distill_losses[0]')
+    with pytest.raises(ValueError, match="got 'cross2'; use HintLoss"):
+        loss.check_taps(['cross2'], ['cross2'], 'f')
