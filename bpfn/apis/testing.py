@@ -14,7 +14,7 @@ the EPE3D of predicting no motion on the same samples; a value that is not
 finite is ``null`` (only with ``allow_nonfinite``).
 """
 import math
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 from mmengine.config import Config
 from mmengine.dist import is_main_process
@@ -22,41 +22,43 @@ from mmengine.logging import print_log
 
 from bpfn.engine import build_runner
 from bpfn.engine.hooks.non_finite_prediction_hook import NON_FINITE_KEY
-from bpfn.engine.hooks.zero_flow_baseline_hook import ZERO_FLOW_KEY
-from bpfn.evaluation import METRIC_TITLES, format_metrics_table
+from bpfn.evaluation import (METRIC_TITLES, ZERO_FLOW_KEY,
+                             format_metrics_table, format_zero_flow_lines)
 from bpfn.utils.checkpoint import save_best_keys, select_checkpoint
 from bpfn.utils.fileio import atomic_write_json
 from bpfn.utils.tool_utils import add_custom_hook, config_name
 
 __all__ = [
-    'NonFiniteResultError', 'non_finite_results', 'split_metrics',
+    'NonFiniteResultError', 'non_finite_results', 'per_dataset',
     'test_checkpoint'
 ]
 
 
-def split_metrics(metrics: dict, datasets: List[str]) -> dict:
-    """Per-dataset metrics from the evaluator's flat keys.
+def per_dataset(metrics: Dict[str, float]
+                ) -> Tuple[Dict[str, Dict[str, float]], Dict[str, float]]:
+    """Metrics and zero-flow baselines per dataset, from the evaluator's
+    ``<dataset>/<metric>`` keys (:class:`~bpfn.evaluation.SceneFlowMetric`).
 
     Args:
-        metrics (dict): ``EPE3D`` ... of the first dataset and, with several
-            datasets, ``<dataset>/EPE3D`` ...
-        datasets (list[str]): Dataset names in evaluation order.
+        metrics (dict): The evaluator's results (the flat ``EPE3D`` of the
+            first dataset, for ``save_best``, is not needed here).
 
     Returns:
-        dict: Dataset name to its metrics.
+        tuple[dict, dict]: Dataset to its metrics (the keys of
+        :data:`~bpfn.evaluation.METRIC_TITLES` it has, in that order), and
+        dataset to its zero-flow EPE3D; datasets in evaluation order.
     """
-    per_dataset = {}
-    for name in datasets:
-        prefixed = {k[len(name) + 1:]: v for k, v in metrics.items()
-                    if k.startswith(f'{name}/')}
-        per_dataset[name] = prefixed
-    if datasets and not per_dataset[datasets[0]]:
-        per_dataset[datasets[0]] = {
-            k: v for k, v in metrics.items() if '/' not in k}
-    if not datasets:
-        per_dataset['SceneFlow'] = {
-            k: v for k, v in metrics.items() if '/' not in k}
-    return per_dataset
+    values: Dict[str, Dict[str, float]] = {}
+    for key, value in metrics.items():
+        dataset, sep, name = key.rpartition('/')
+        if sep:
+            values.setdefault(dataset, {})[name] = value
+    scores = {ds: {k: float(v[k]) for k in METRIC_TITLES
+                   if v.get(k) is not None}
+              for ds, v in values.items()}
+    zero = {ds: float(v[ZERO_FLOW_KEY]) for ds, v in values.items()
+            if ZERO_FLOW_KEY in v}
+    return scores, zero
 
 
 class NonFiniteResultError(ValueError):
@@ -157,7 +159,6 @@ def test_checkpoint(cfg: Config, checkpoint: str, name: str,
     print_log(f'testing {path}: {why}', logger='current')
     cfg.load_from = path
     cfg.resume = False
-    add_custom_hook(cfg, dict(type='ZeroFlowBaselineHook'))
     add_custom_hook(cfg, dict(type='NonFinitePredictionHook'))
     runner = build_runner(cfg)
     console = getattr(runner, 'console_filter', None)
@@ -165,20 +166,15 @@ def test_checkpoint(cfg: Config, checkpoint: str, name: str,
         # The table is printed once below, with the checkpoint and the
         # zero-flow baseline; the metric's own table goes to the log file.
         console.hide('Scene flow results')
-    metrics = runner.test()
-    baselines = dict(runner.message_hub.get_info(ZERO_FLOW_KEY) or {})
+    # Per dataset: the metrics and the zero-flow baseline, both computed
+    # per sample by the metric (each sample once, across ranks).
+    scores, baselines = per_dataset(dict(runner.test()))
     predictions = dict(runner.message_hub.get_info(NON_FINITE_KEY) or {})
-    per_dataset = split_metrics(dict(metrics), list(baselines))
     result = dict(
         config=name,
         checkpoint=path,
-        metrics={
-            ds: {key: float(values[key])
-                 for key in METRIC_TITLES if values.get(key) is not None}
-            for ds, values in per_dataset.items()
-        },
-        zero_flow={ds: dict(EPE3D=float(value))
-                   for ds, value in baselines.items()},
+        metrics=scores,
+        zero_flow={ds: dict(EPE3D=value) for ds, value in baselines.items()},
         experiment=experiment or config_name(name))
     problems = non_finite_results(result, predictions)
     if is_main_process():
@@ -189,12 +185,7 @@ def test_checkpoint(cfg: Config, checkpoint: str, name: str,
                  f'Scene flow results ({counts}):' if counts else
                  'Scene flow results:',
                  format_metrics_table(result['metrics']),
-                 'Zero-flow baseline (EPE3D of predicting no motion):']
-        for ds, value in baselines.items():
-            epe = result['metrics'].get(ds, {}).get('EPE3D')
-            ratio = f' (model/zero = {epe / value:.3f})' if epe is not None \
-                and value > 0 else ''
-            lines.append(f'  {ds}: zero-flow EPE3D {value:.4f}{ratio}')
+                 *format_zero_flow_lines(result['metrics'], baselines)]
         print('\n'.join(lines), flush=True)
     if problems:
         listing = '; '.join(problems)
