@@ -9,13 +9,13 @@ import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
+from bpfn.apis.testing import (NonFiniteResultError,  # noqa: E402
+                               test_checkpoint)
+from bpfn.engine.launch import finish_distributed, setup_launcher  # noqa
 from bpfn.utils.checkpoint import CheckpointError  # noqa: E402
-from bpfn.utils.tool_utils import (ConfigError, NonFiniteResultError,  # noqa
-                                   add_common_args, add_console_hooks,
-                                   add_custom_hook,
-                                   config_name, finish_distributed,
-                                   load_config, setup_threads,
-                                   test_checkpoint)
+from bpfn.utils.tool_utils import (ConfigError, add_common_args,  # noqa
+                                   add_console_hooks, add_custom_hook,
+                                   config_name, load_config, setup_threads)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -55,6 +55,7 @@ def main(argv=None) -> None:
     try:
         threads = '{} ({})'.format(*setup_threads(args.threads))
         cfg = load_config(args)
+        setup_launcher(cfg)
     except (ConfigError, ValueError) as exc:
         sys.exit(f'error: {exc}')
     add_console_hooks(cfg, threads, train=False)

@@ -7,13 +7,13 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 from bpfn.engine.hooks.graceful_stop_hook import \
     TrainingInterrupted  # noqa: E402
+from bpfn.engine.launch import (build_runner, finish_distributed,  # noqa
+                                resolve_resume, setup_launcher,
+                                train_work_dir_lock, use_amp)
 from bpfn.utils.checkpoint import CheckpointError  # noqa: E402
 from bpfn.utils.tool_utils import (ConfigError, add_common_args,  # noqa
-                                   add_console_hooks,
-                                   build_runner, finish_distributed,
-                                   load_config, resolve_resume,
-                                   setup_threads, train_work_dir_lock,
-                                   use_amp, use_tensorboard)
+                                   add_console_hooks, load_config,
+                                   setup_threads, use_tensorboard)
 from bpfn.utils.work_dir_lock import WorkDirLockedError  # noqa: E402
 
 
@@ -56,6 +56,7 @@ def main(argv=None) -> None:
     try:
         threads = '{} ({})'.format(*setup_threads(args.threads))
         cfg = load_config(args)
+        setup_launcher(cfg)
         if args.tensorboard:
             use_tensorboard(cfg)
     except (ConfigError, ValueError) as exc:

@@ -1,7 +1,9 @@
 from .export import FlowExportWrapper, export_onnx, flow_points_last
 from .inference import inference_flow, init_model
+from .testing import NonFiniteResultError, non_finite_results, test_checkpoint
 
 __all__ = [
     'init_model', 'inference_flow', 'FlowExportWrapper', 'export_onnx',
-    'flow_points_last'
+    'flow_points_last', 'test_checkpoint', 'non_finite_results',
+    'NonFiniteResultError'
 ]

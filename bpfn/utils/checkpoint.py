@@ -16,6 +16,7 @@ from typing import (Any, Callable, Dict, Iterable, List, Optional, Sequence,
                     Tuple)
 
 import torch
+from mmengine.logging import print_log
 
 
 class CheckpointError(RuntimeError):
@@ -632,6 +633,50 @@ def resolve_checkpoint(path: str,
         raise FileNotFoundError(
             f'checkpoint not found: {path} (expected a .pth file or a work '
             'dir holding checkpoints)')
+    return path
+
+
+def _log(msg: str, warning: bool = False) -> None:
+    """Log ``msg`` to MMEngine's current logger (a warning if asked)."""
+    print_log(msg, logger='current', level=30 if warning else 20)
+
+
+def resolve_teacher_checkpoint(path: Optional[str],
+                               field: str = 'model.teacher_ckpt') -> str:
+    """A checkpoint file from a file path or a work directory.
+
+    A directory is resolved as ``tools/test.py`` resolves one
+    (:func:`select_checkpoint`): its best checkpoint
+    (``best_*.pth``, the newest if several) when one is intact, else its
+    newest intact epoch / iter checkpoint. The file chosen and why are
+    logged. Errors name the config ``field``.
+
+    Args:
+        path (str, optional): File or work directory.
+        field (str): Config field named in errors.
+            Defaults to ``'model.teacher_ckpt'``.
+
+    Returns:
+        str: Path of an existing checkpoint file.
+    """
+    if not path:
+        raise ValueError(f'{field} is required: set it to the teacher '
+                         'checkpoint (a .pth file or a work dir)')
+    if osp.isdir(path):
+        if not osp.isfile(osp.join(path, POINTER_NAME)):
+            raise FileNotFoundError(
+                f'{field}={path!r} is a directory without a last_checkpoint '
+                'file: train the teacher there first, or give a .pth file')
+        try:
+            path, why = select_checkpoint(
+                path, lambda msg: _log(f'{field}: {msg}', warning=True))
+        except CheckpointError as exc:
+            raise FileNotFoundError(f'{field}: {exc}') from exc
+        _log(f'{field}: {why}')
+    if not osp.isfile(path):
+        raise FileNotFoundError(
+            f'{field}: teacher checkpoint {path!r} not found; train the '
+            'teacher or download its weights, then set ' + field)
     return path
 
 

@@ -1,10 +1,11 @@
 """Crash-safe file writes: a temp file in the same folder, then a rename.
 
-This module is bpfn's one atomic writer: every file bpfn writes whole
-(checkpoints, the ``last_checkpoint`` pointer, results, pictures) goes
+This module is bpfn's one atomic writer (:func:`atomic_path`; the others
+build on it): every file bpfn writes whole (checkpoints, the
+``last_checkpoint`` pointer, results, converted data, pictures) goes
 through a temp file named ``.<name>.<tag>.tmp`` next to its destination,
-which is flushed and fsynced, renamed into place, and the folder is fsynced
-so the rename itself survives a power loss.
+which is fsynced, renamed into place, and the folder is fsynced so the
+rename itself survives a power loss.
 """
 import hashlib
 import json
@@ -19,20 +20,6 @@ import torch
 
 #: Names of the temp files of this module: ``.<final name>.<tag>.tmp``.
 TEMP_NAME = re.compile(r'^\.(?P<name>.+)\.(?P<tag>[A-Za-z0-9_]+)\.tmp$')
-
-
-def temp_name(filename: str, tag: str) -> str:
-    """The temp file name used while ``filename`` is written.
-
-    Args:
-        filename (str): Final file name (no folder).
-        tag (str): Letters, digits or ``_`` that make the name unique,
-            e.g. the writer's pid.
-
-    Returns:
-        str: ``.<filename>.<tag>.tmp``.
-    """
-    return f'.{filename}.{tag}.tmp'
 
 
 def _current_umask() -> int:
@@ -63,14 +50,52 @@ def fsync_dir(folder: str) -> None:
 
 
 @contextmanager
+def atomic_path(path: str) -> Iterator[str]:
+    """A temp file path next to ``path``; it replaces ``path`` on success.
+
+    bpfn's one atomic writer: the others of this module build on it. The
+    block writes the temp file (``<folder>/.<name>.<random>.tmp``, made
+    empty by :func:`tempfile.mkstemp`) by path; it may also replace it,
+    e.g. by a hard link. When the block succeeds the file gets the
+    permissions of a file made by :func:`open` (``0o666`` less the umask,
+    e.g. ``0o644``, not the ``0o600`` of ``mkstemp``; a hard link keeps its
+    own), is fsynced, renamed onto ``path`` with :func:`os.replace`, and
+    the folder is fsynced, so a crash leaves either the old file or the
+    complete new one, never a truncated file under ``path``. On an error
+    the temp file is removed and ``path`` is left as it was.
+
+    Args:
+        path (str): Final file path; its folder is created.
+
+    Yields:
+        str: The temp path to write to.
+    """
+    folder = osp.dirname(osp.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(
+        prefix=f'.{osp.basename(path)}.', suffix='.tmp', dir=folder)
+    os.close(fd)
+    try:
+        yield tmp
+        if os.stat(tmp).st_nlink == 1:  # not a hard link to another file
+            os.chmod(tmp, 0o666 & ~_current_umask())
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+        fsync_dir(folder)
+    finally:
+        if osp.lexists(tmp):
+            os.remove(tmp)
+
+
+@contextmanager
 def atomic_open(path: str, mode: str = 'w') -> Iterator[Any]:
     """Open a temp file next to ``path``; it replaces ``path`` on success.
 
-    The temp file is flushed and fsynced before :func:`os.replace`, and the
-    folder after it, so a crash leaves either the old file or the complete
-    new one, never a truncated file under ``path``. The final file gets the
-    permissions of a file made by :func:`open` (``0o666`` less the umask,
-    e.g. ``0o644``), not the ``0o600`` of :func:`tempfile.mkstemp`.
+    :func:`atomic_path` for writers that take an open file.
 
     Args:
         path (str): Final file path.
@@ -82,53 +107,13 @@ def atomic_open(path: str, mode: str = 'w') -> Iterator[Any]:
     if mode not in ('w', 'wb'):
         raise ValueError(
             f'atomic_open: mode must be "w" or "wb", got {mode!r}')
-    folder = osp.dirname(osp.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(
-        prefix=f'.{osp.basename(path)}.', suffix='.tmp', dir=folder)
-    try:
-        with os.fdopen(fd, mode) as f:
+    with atomic_path(path) as tmp:
+        with open(tmp, mode) as f:
             yield f
-            f.flush()
-            os.chmod(tmp, 0o666 & ~_current_umask())
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        fsync_dir(folder)
-    except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
-@contextmanager
-def atomic_path(path: str, tag: Optional[str] = None) -> Iterator[str]:
-    """A temp file path next to ``path``, for writers that take a path.
-
-    Whatever the block writes to the yielded path is fsynced and renamed to
-    ``path`` when the block succeeds (:func:`fsync_and_replace`); on an
-    error the temp file is removed and ``path`` is left as it was.
-
-    Args:
-        path (str): Final file path.
-        tag (str, optional): Letters, digits or ``_`` in the temp name.
-            Defaults to the process id.
-
-    Yields:
-        str: The temp path, ``<folder>/.<name>.<tag>.tmp``.
-    """
-    folder = osp.dirname(osp.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    tmp = osp.join(folder, temp_name(osp.basename(path),
-                                     tag or str(os.getpid())))
-    try:
-        yield tmp
-        fsync_and_replace(tmp, path)
-    finally:
-        if osp.exists(tmp):
-            os.remove(tmp)
-
-
-def atomic_write_json(obj: Any, path: str, indent: int = 2) -> None:
+def atomic_write_json(obj: Any, path: str, indent: int = 2,
+                      sort_keys: bool = False) -> None:
     """Write ``obj`` as strict JSON to ``path`` atomically.
 
     NaN and infinite floats are refused (``allow_nan=False``): they are not
@@ -139,6 +124,7 @@ def atomic_write_json(obj: Any, path: str, indent: int = 2) -> None:
         obj (Any): A JSON-serialisable object.
         path (str): Output path.
         indent (int): JSON indentation. Defaults to 2.
+        sort_keys (bool): Sort the keys of every object. Defaults to False.
 
     Raises:
         ValueError: If ``obj`` holds NaN or infinite floats; ``path`` is
@@ -146,9 +132,8 @@ def atomic_write_json(obj: Any, path: str, indent: int = 2) -> None:
     """
     # Serialise first: a refusal leaves no temp file behind.
     text = json.dumps(obj, indent=indent, ensure_ascii=False,
-                      allow_nan=False)
-    with atomic_open(path, 'w') as f:
-        f.write(text + '\n')
+                      allow_nan=False, sort_keys=sort_keys)
+    atomic_write_text(text + '\n', path)
 
 
 def atomic_write_text(text: str, path: str) -> None:
@@ -171,19 +156,6 @@ def atomic_torch_save(obj: Any, path: str) -> None:
     """
     with atomic_open(path, 'wb') as f:
         torch.save(obj, f)
-
-
-def fsync_and_replace(tmp_path: str, path: str) -> None:
-    """Fsync a finished temp file, rename it to ``path``, fsync the folder.
-
-    Args:
-        tmp_path (str): A complete file in the folder of ``path``.
-        path (str): Final path.
-    """
-    with open(tmp_path, 'rb+') as f:
-        os.fsync(f.fileno())
-    os.replace(tmp_path, path)
-    fsync_dir(osp.dirname(osp.abspath(path)))
 
 
 def remove_temp_files(folder: str,

@@ -1,4 +1,4 @@
-"""Tests of tools/analysis_tools/get_flops.py and bpfn/utils/flops.py."""
+"""Tests of tools/analysis_tools/get_flops.py and bpfn/analysis/flops.py."""
 import importlib.util
 from pathlib import Path
 
@@ -8,9 +8,10 @@ import torch.nn.functional as F
 from mmengine.registry import init_default_scope
 from torch import nn
 
+from bpfn.analysis import (count_flops, evenly_spaced_sample,
+                           sampler_stand_in)
 from bpfn.models.layers.conv_block import pointwise
 from bpfn.registry import MODELS
-from bpfn.utils.flops import count_flops
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TOOL = REPO_ROOT / 'tools' / 'analysis_tools' / 'get_flops.py'
@@ -70,6 +71,29 @@ def test_fps_stand_in_gives_the_exact_count():
     assert fast.flops == exact.flops
     assert fast.flops_all == exact.flops_all
     assert fast.flops > 0 and fast.flops_all > fast.flops * 0.5
+
+
+def test_sampler_switch_is_per_layer_and_restored():
+    """The stand-in sets the downsampling layers' ``sampler`` of one model
+    only and restores it; the layer module's globals are never changed."""
+    from bpfn.models.layers import PointConvDown, pointconv
+    from bpfn.ops import furthest_point_sample
+    model, other = small_bpfn(), small_bpfn()
+    layers = [m for m in model.modules() if isinstance(m, PointConvDown)]
+    assert len(layers) >= 4
+    assert all(layer.sampler is furthest_point_sample for layer in layers)
+    with sampler_stand_in(model):
+        assert all(layer.sampler is evenly_spaced_sample
+                   for layer in layers)
+        assert all(m.sampler is furthest_point_sample
+                   for m in other.modules() if isinstance(m, PointConvDown))
+        assert pointconv.furthest_point_sample is furthest_point_sample
+        xyz = torch.rand(2, 10, 3)
+        idx = layers[0].sampler(xyz, 4)
+        assert idx.tolist() == [[0, 2, 5, 7]] * 2
+    assert all(layer.sampler is furthest_point_sample for layer in layers)
+    count_flops(model, num_points=256)
+    assert all(layer.sampler is furthest_point_sample for layer in layers)
 
 
 def test_teacher_published_convention():

@@ -13,10 +13,10 @@ import torch
 from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
+from bpfn.apis.testing import non_finite_results
 from bpfn.registry import MODELS
 from bpfn.utils import atomic_write_json, load_checkpoint_file
-from bpfn.utils.tool_utils import (ConfigError, check_cfg_options,
-                                   non_finite_results)
+from bpfn.utils.tool_utils import ConfigError, check_cfg_options
 from bpfn_test_utils import REPO, write_tiny_config
 
 TINY: Dict = dict(

@@ -5,7 +5,7 @@ Usage::
     python tools/analysis_tools/get_flops.py configs/bpfn/bpfn_ft3d.py
     python tools/analysis_tools/get_flops.py --all [--points 8192]
 
-Two conventions are printed (see :mod:`bpfn.utils.flops`): ``FLOPs``, that
+Two conventions are printed (see :mod:`bpfn.analysis.flops`): ``FLOPs``, that
 of the published BPF tables (the 2020 ``thop`` profiler: conv/linear
 multiply-adds, conv bias, LeakyReLU and BatchNorm elements) and ``FLOPs (all
 ops)``, the multiply-adds of every conv, linear, matmul and einsum as
@@ -28,7 +28,7 @@ from mmengine.config import Config
 from mmengine.registry import init_default_scope
 
 from bpfn.registry import MODELS
-from bpfn.utils.flops import FlopCount, count_flops
+from bpfn.analysis import FlopCount, count_flops
 from bpfn.utils.model_config import student_config
 from bpfn.utils.tool_utils import add_threads_arg, setup_threads
 
@@ -131,7 +131,7 @@ def count_config(path: str, points: int = 8192,
             Defaults to False.
 
     Returns:
-        FlopCount: See :func:`bpfn.utils.flops.count_flops`.
+        FlopCount: See :func:`bpfn.analysis.count_flops`.
     """
     cfg = load_model_config(path)
     init_default_scope(cfg.get('default_scope', 'bpfn'))

@@ -385,13 +385,6 @@ def build_report(results: Sequence[dict]) -> str:
     return '\n'.join(parts)
 
 
-def write_text_atomic(text: str, path: str) -> None:
-    """Write ``text`` to ``path`` through a temp file and a rename."""
-    from bpfn.utils.fileio import atomic_open
-    with atomic_open(path, 'w') as f:
-        f.write(text)
-
-
 def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description='Summarize tools/test.py --out results as markdown')
@@ -418,7 +411,8 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
                          ', '.join(args.results))
     report = build_report(results)
     if args.out:
-        write_text_atomic(report, args.out)
+        from bpfn.utils.fileio import atomic_write_text
+        atomic_write_text(report, args.out)
         print(f'Report of {len(results)} experiment(s) written to {args.out}')
     else:
         print(report)

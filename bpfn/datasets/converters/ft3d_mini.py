@@ -4,24 +4,22 @@ import os.path as osp
 import shutil
 from typing import Optional
 
+from bpfn.utils.fileio import atomic_path
 from ..flyingthings3d import MANIFEST_NAME, select_minimized_subset
 from ..utils import check_data_root, list_sample_dirs
 from .raw_io import save_json_atomic
 
 
 def _link_or_copy(src: str, dst: str, link: bool) -> None:
-    os.makedirs(osp.dirname(dst), exist_ok=True)
-    tmp = dst + '.tmp'
-    if osp.exists(tmp):
-        os.remove(tmp)
-    if link:
-        try:
-            os.link(src, tmp)
-        except OSError:
+    with atomic_path(dst) as tmp:
+        if link:
+            os.remove(tmp)  # os.link needs a free name
+            try:
+                os.link(src, tmp)
+            except OSError:
+                shutil.copy2(src, tmp)
+        else:
             shutil.copy2(src, tmp)
-    else:
-        shutil.copy2(src, tmp)
-    os.replace(tmp, dst)
 
 
 def _copy_sample(src_dir: str, dst_dir: str, link: bool) -> None:

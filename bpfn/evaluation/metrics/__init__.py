@@ -1,5 +1,8 @@
 """Metrics for the runner's evaluator."""
-from .scene_flow_metric import (METRIC_TITLES, SceneFlowMetric,
-                                format_metrics_table)
+from .scene_flow_metric import (METRIC_TITLES, ZERO_FLOW_KEY, SceneFlowMetric,
+                                format_metrics_table, format_zero_flow_lines)
 
-__all__ = ['SceneFlowMetric', 'format_metrics_table', 'METRIC_TITLES']
+__all__ = [
+    'SceneFlowMetric', 'format_metrics_table', 'format_zero_flow_lines',
+    'METRIC_TITLES', 'ZERO_FLOW_KEY'
+]

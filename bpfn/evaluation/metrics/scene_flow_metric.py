@@ -3,6 +3,7 @@ from collections import OrderedDict
 from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
+import torch
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import MMLogger, print_log
 from terminaltables import AsciiTable
@@ -28,6 +29,8 @@ METRIC_TITLES = OrderedDict(
 
 #: Data sample entries that carry the per-point labels of the Threeway EPE.
 LABEL_KEYS = ('pc1_label', 'ego_flow', 'frame_interval')
+#: Key of the zero-flow baseline: the EPE3D of predicting no motion.
+ZERO_FLOW_KEY = 'zero_flow_EPE3D'
 
 
 def format_metrics_table(
@@ -60,6 +63,29 @@ def format_metrics_table(
     return AsciiTable(rows).table
 
 
+def format_zero_flow_lines(metrics_per_dataset: Dict[str, Dict[str, float]],
+                           zero_flow: Dict[str, float]) -> List[str]:
+    """The zero-flow baseline of each dataset, beside the model's EPE3D.
+
+    Args:
+        metrics_per_dataset (dict[str, dict[str, float]]): Dataset name to
+            its metrics (``EPE3D`` used when present and not None).
+        zero_flow (dict[str, float]): Dataset name to the EPE3D of
+            predicting no motion, in row order.
+
+    Returns:
+        list[str]: A title line, then e.g. ``'  Synthetic: zero-flow EPE3D
+        0.8506 (model/zero = 0.377)'`` per dataset.
+    """
+    lines = ['Zero-flow baseline (EPE3D of predicting no motion):']
+    for name, zero in zero_flow.items():
+        epe = metrics_per_dataset.get(name, {}).get('EPE3D')
+        ratio = f' (model/zero = {epe / zero:.3f})' if epe is not None \
+            and zero > 0 else ''
+        lines.append(f'  {name}: zero-flow EPE3D {zero:.4f}{ratio}')
+    return lines
+
+
 def _describe(sample: dict) -> str:
     """A sample's name, dataset and index, for error messages."""
     return (f"sample {sample.get('sample_name', '?')!r} (dataset "
@@ -90,11 +116,15 @@ class SceneFlowMetric(BaseMetric):
     of the dataset. A dataset without labels (FT3D, KITTI) has no Threeway
     keys: the table shows ``-`` and the log says so once.
 
-    Returned keys: ``EPE3D``, ``ACC3DS``, ... (and the available Threeway
-    keys) of the first dataset in order of appearance (for
-    ``CheckpointHook(save_best='EPE3D', rule='less')``), and, when several
-    datasets were evaluated, ``<dataset>/EPE3D`` etc. for each of them. A
-    table of all datasets is logged.
+    The zero-flow baseline, the EPE3D of predicting no motion
+    (``mean_i ||gt_flow_i||`` of a sample), is computed per sample too and
+    averaged alike.
+
+    Returned keys: ``<dataset>/EPE3D``, ``<dataset>/ACC3DS``, ... (and the
+    available Threeway keys) and ``<dataset>/zero_flow_EPE3D`` for every
+    dataset, in order of appearance, and ``EPE3D``, the first dataset's
+    (for ``CheckpointHook(save_best='EPE3D', rule='less')``). A table of
+    all datasets and their zero-flow baselines is logged.
 
     Each output data sample must hold ``pred_flow`` ``(N, 3)``, ``pc1``
     ``(N, 3)``, ``gt_flow`` ``(N, 3)`` (tensors on any device or arrays),
@@ -174,12 +204,14 @@ class SceneFlowMetric(BaseMetric):
                 sample['pred_flow'],
                 sample['gt_flow'],
                 camera=sample.get('camera', 'ft3d'))
+            gt = torch.as_tensor(sample['gt_flow']).float()
             self.results.append(
                 dict(
                     dataset=str(sample.get('dataset', 'default')),
                     sample_idx=int(sample.get('sample_idx', -1)),
                     sample_name=str(sample.get('sample_name', '')),
                     metrics=metrics,
+                    zero_flow=float(gt.norm(dim=-1).mean()),
                     threeway=self._threeway(sample)))
 
     @staticmethod
@@ -192,7 +224,8 @@ class SceneFlowMetric(BaseMetric):
 
         Returns:
             OrderedDict[str, dict[str, float]]: Dataset name (in order of
-            first appearance) to its averaged metrics, ``num_samples`` and,
+            first appearance) to its averaged metrics, the zero-flow
+            baseline (``zero_flow_EPE3D``), ``num_samples`` and,
             where every sample has labels, the Threeway keys of
             :func:`~bpfn.evaluation.functional.threeway_epe_from_sums` and
             ``threeway_points`` (points per class, ``{'FD': n, ...}``).
@@ -214,6 +247,8 @@ class SceneFlowMetric(BaseMetric):
                                  dtype=np.float64)))
                 for key in METRIC_NAMES
             }
+            averaged[name][ZERO_FLOW_KEY] = float(np.mean(np.array(
+                [r['zero_flow'] for r in ordered], dtype=np.float64)))
             averaged[name]['num_samples'] = len(ordered)
             sums = [r.get('threeway') for r in ordered]
             if sums and all(s is not None for s in sums):
@@ -264,25 +299,26 @@ class SceneFlowMetric(BaseMetric):
             results (list): Entries made by :meth:`process`, from all ranks.
 
         Returns:
-            dict[str, float]: Flat metrics of the first dataset and, with
-            several datasets, ``<dataset>/<metric>`` for each one.
+            dict[str, float]: ``<dataset>/<metric>`` (and
+            ``<dataset>/zero_flow_EPE3D``) of every dataset and ``EPE3D``,
+            the first dataset's.
         """
         averaged = self.average_per_dataset(results)
         if not averaged:
             return {}
-        table = format_metrics_table(averaged)
         counts = ', '.join(f'{name}: {m["num_samples"]} samples'
                            for name, m in averaged.items())
-        notes = ''.join(f'\n{n}' for n in self._threeway_notes(averaged))
-        print_log(
-            f'Scene flow results ({counts}):\n{table}{notes}',
-            logger=MMLogger.get_current_instance())
-        keys = (*METRIC_NAMES, *THREEWAY_NAMES)
-        first = next(iter(averaged.values()))
-        metrics = {key: first[key] for key in keys if key in first}
-        if len(averaged) > 1:
-            for name, values in averaged.items():
-                for key in keys:
-                    if key in values:
-                        metrics[f'{name}/{key}'] = values[key]
+        lines = [f'Scene flow results ({counts}):',
+                 format_metrics_table(averaged),
+                 *format_zero_flow_lines(averaged, {
+                     name: values[ZERO_FLOW_KEY]
+                     for name, values in averaged.items()}),
+                 *self._threeway_notes(averaged)]
+        print_log('\n'.join(lines), logger=MMLogger.get_current_instance())
+        keys = (*METRIC_NAMES, *THREEWAY_NAMES, ZERO_FLOW_KEY)
+        metrics = dict(EPE3D=next(iter(averaged.values()))['EPE3D'])
+        for name, values in averaged.items():
+            for key in keys:
+                if key in values:
+                    metrics[f'{name}/{key}'] = values[key]
         return metrics

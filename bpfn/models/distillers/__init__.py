@@ -3,12 +3,11 @@ from .labeled_batches import (gt_targets_or_zeros, labeled_samples,
                               select_samples)
 from .meta_ddp import MetaDistillerDDP
 from .meta_distiller import MetaSceneFlowDistiller, all_reduce_mean
-from .scene_flow_distiller import (SELF_SUPERVISED_ON, SceneFlowDistiller,
-                                   resolve_teacher_checkpoint)
+from .scene_flow_distiller import SELF_SUPERVISED_ON, SceneFlowDistiller
 
 __all__ = [
     'ConvAdapter', 'SceneFlowDistiller', 'MetaSceneFlowDistiller',
-    'MetaDistillerDDP', 'all_reduce_mean', 'resolve_teacher_checkpoint',
+    'MetaDistillerDDP', 'all_reduce_mean',
     'SELF_SUPERVISED_ON', 'labeled_samples', 'select_samples',
     'gt_targets_or_zeros'
 ]

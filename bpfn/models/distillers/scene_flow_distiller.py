@@ -1,5 +1,4 @@
 """Knowledge distillation of a scene-flow teacher into a student."""
-import os
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
@@ -9,7 +8,7 @@ from torch import Tensor, nn
 
 from bpfn.registry import MODELS
 from bpfn.utils import (CheckpointError, load_model_weights,
-                        select_checkpoint)
+                        resolve_teacher_checkpoint)
 from ..losses import (BaseFeatureDistillLoss, BaseOutputDistillLoss,
                       BaseSelfSupervisedLoss, subsample_flow, teacher_errors)
 from .labeled_batches import (gt_targets_or_zeros, labeled_samples,
@@ -19,46 +18,6 @@ from .recorder import FeatureRecorder, RecorderManager
 #: Which samples the self-supervised losses train on.
 SELF_SUPERVISED_ON = ('unlabeled', 'all')
 _DRY_RUN_POINTS = 256
-
-
-def resolve_teacher_checkpoint(path: Optional[str],
-                               field: str = 'model.teacher_ckpt') -> str:
-    """A checkpoint file from a file path or a work directory.
-
-    A directory is resolved as ``tools/test.py`` resolves one
-    (:func:`bpfn.utils.select_checkpoint`): its best checkpoint
-    (``best_*.pth``, the newest if several) when one is intact, else its
-    newest intact epoch / iter checkpoint. The file chosen and why are
-    logged. Errors name the config ``field``.
-
-    Args:
-        path (str, optional): File or work directory.
-        field (str): Config field named in errors.
-            Defaults to ``'model.teacher_ckpt'``.
-
-    Returns:
-        str: Path of an existing checkpoint file.
-    """
-    if not path:
-        raise ValueError(f'{field} is required: set it to the teacher '
-                         'checkpoint (a .pth file or a work dir)')
-    if os.path.isdir(path):
-        if not os.path.isfile(os.path.join(path, 'last_checkpoint')):
-            raise FileNotFoundError(
-                f'{field}={path!r} is a directory without a last_checkpoint '
-                'file: train the teacher there first, or give a .pth file')
-        try:
-            path, why = select_checkpoint(
-                path, lambda msg: print_log(f'{field}: {msg}',
-                                            logger='current', level=30))
-        except CheckpointError as exc:
-            raise FileNotFoundError(f'{field}: {exc}') from exc
-        print_log(f'{field}: {why}', logger='current')
-    if not os.path.isfile(path):
-        raise FileNotFoundError(
-            f'{field}: teacher checkpoint {path!r} not found; train the '
-            'teacher or download its weights, then set ' + field)
-    return path
 
 
 @MODELS.register_module()

@@ -1,5 +1,5 @@
 """PointConv layers: same-resolution and downsampling."""
-from typing import Optional, Sequence, Tuple
+from typing import Callable, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -203,6 +203,11 @@ class PointConv(nn.Module):
 class PointConvDown(PointConv):
     """PointConv that downsamples by farthest point sampling.
 
+    The sampler is the attribute :attr:`sampler`
+    (:func:`~bpfn.ops.furthest_point_sample`); FLOP counting switches it
+    to a cheap stand-in of the same output shape
+    (:func:`bpfn.analysis.sampler_stand_in`).
+
     Args:
         num_points (int): Points kept, ``S``.
         num_neighbors (int): Neighbours ``K`` of each kept point.
@@ -213,6 +218,9 @@ class PointConvDown(PointConv):
                  *args, **kwargs) -> None:
         super().__init__(num_neighbors, *args, **kwargs)
         self.num_points = num_points
+        #: ``sampler(xyz (B, N, 3), S) -> (B, S)`` int64 indices of the
+        #: kept points.
+        self.sampler: Callable[[Tensor, int], Tensor] = furthest_point_sample
 
     def forward(self, xyz: Tensor,
                 feats: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
@@ -222,7 +230,7 @@ class PointConvDown(PointConv):
             tuple[Tensor, Tensor, Tensor]: Kept points (B, S, 3), their
             features (B, C_out, S) and their indices (B, S) into N.
         """
-        fps_idx = furthest_point_sample(xyz, self.num_points)
+        fps_idx = self.sampler(xyz, self.num_points)
         new_xyz = gather_points(xyz, fps_idx)
         idx = knn(self.num_neighbors, xyz, new_xyz)
         return new_xyz, self.aggregate(xyz, new_xyz, feats, idx), fps_idx

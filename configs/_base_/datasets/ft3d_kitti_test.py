@@ -1,7 +1,8 @@
 # Train and validate on FlyingThings3D (ft3d.py); test on FT3D val and KITTI
 # (the settings of kitti.py) in one run. The metric reports both datasets
-# (rows FT3D and KITTI, keys FT3D/EPE3D, KITTI/EPE3D, ...); the flat keys
-# are FT3D's.
+# (rows FT3D and KITTI, keys FT3D/EPE3D, KITTI/EPE3D, ..., and each one's
+# zero-flow baseline FT3D/zero_flow_EPE3D, ...); the flat EPE3D (for
+# save_best) is FT3D's.
 _base_ = ['./ft3d.py']
 
 kitti_data_root = 'data/kitti_processed'

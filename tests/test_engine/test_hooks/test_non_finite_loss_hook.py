@@ -5,7 +5,7 @@ import torch
 from bpfn.engine import (BPFNRunner, FiniteLossAmpOptimWrapper,
                          FiniteLossOptimWrapper, NonFiniteLossError,
                          NonFiniteLossGuard)
-from bpfn.utils.tool_utils import use_amp
+from bpfn.engine.launch import use_amp
 from .toy_runner import toy_runner_cfg
 
 

@@ -40,7 +40,13 @@ def expected_mean(samples):
     return {k: float(np.mean([p[k] for p in per])) for k in METRIC_NAMES}
 
 
-def test_two_datasets_give_rows_and_flat_keys():
+def zero_flow_mean(samples):
+    """Mean over the samples of the EPE3D of a zero prediction."""
+    return float(np.mean([s['gt_flow'].norm(dim=-1).mean().item()
+                          for s in samples]))
+
+
+def test_two_datasets_give_rows_and_dataset_keys():
     rng = np.random.default_rng(0)
     ft3d = [make_sample(rng, 'FT3D', i, noise=0.05) for i in range(3)]
     kitti = [
@@ -52,29 +58,39 @@ def test_two_datasets_give_rows_and_flat_keys():
     metric.process({}, kitti[1:])
     results = metric.evaluate(5)
     exp_ft3d, exp_kitti = expected_mean(ft3d), expected_mean(kitti)
-    assert set(results) == set(METRIC_NAMES) | {
+    # Every dataset's keys, and the first dataset's EPE3D for save_best.
+    assert set(results) == {'EPE3D'} | {
         f'{d}/{k}'
         for d in ('FT3D', 'KITTI')
-        for k in METRIC_NAMES
+        for k in (*METRIC_NAMES, 'zero_flow_EPE3D')
     }
+    assert results['EPE3D'] == results['FT3D/EPE3D']
     for key in METRIC_NAMES:
-        assert results[key] == pytest.approx(exp_ft3d[key], rel=1e-9)
-        assert results[f'FT3D/{key}'] == results[key]
+        assert results[f'FT3D/{key}'] == pytest.approx(exp_ft3d[key],
+                                                       rel=1e-9)
         assert results[f'KITTI/{key}'] == pytest.approx(
             exp_kitti[key], rel=1e-9)
     assert results['KITTI/EPE3D'] > results['FT3D/EPE3D']
+    # The zero-flow baseline of each dataset, from the same samples.
+    assert results['FT3D/zero_flow_EPE3D'] == pytest.approx(
+        zero_flow_mean(ft3d), rel=1e-6)
+    assert results['KITTI/zero_flow_EPE3D'] == pytest.approx(
+        zero_flow_mean(kitti), rel=1e-6)
 
 
-def test_single_dataset_has_only_flat_keys():
+def test_single_dataset_keys():
     rng = np.random.default_rng(1)
     samples = [make_sample(rng, 'Synthetic', i) for i in range(4)]
     metric = SceneFlowMetric()
     metric.process({}, samples)
     results = metric.evaluate(4)
-    assert set(results) == set(METRIC_NAMES)
+    assert set(results) == {'EPE3D'} | {
+        f'Synthetic/{k}' for k in (*METRIC_NAMES, 'zero_flow_EPE3D')}
     exp = expected_mean(samples)
+    assert results['EPE3D'] == pytest.approx(exp['EPE3D'], rel=1e-9)
     for key in METRIC_NAMES:
-        assert results[key] == pytest.approx(exp[key], rel=1e-9)
+        assert results[f'Synthetic/{key}'] == pytest.approx(exp[key],
+                                                            rel=1e-9)
 
 
 def test_duplicates_from_padding_are_counted_once():
@@ -86,7 +102,8 @@ def test_duplicates_from_padding_are_counted_once():
             dataset='FT3D',
             sample_idx=i,
             sample_name='',
-            metrics=scene_flow_metrics(s['pc1'], s['pred_flow'], s['gt_flow']))
+            metrics=scene_flow_metrics(s['pc1'], s['pred_flow'], s['gt_flow']),
+            zero_flow=s['gt_flow'].norm(dim=-1).mean().item())
         for i, s in enumerate(samples)
     ])
     # Two ranks with a padding sampler: rank 0 gets 0, 2, 4 and rank 1 gets
@@ -147,6 +164,10 @@ def test_table_is_logged(monkeypatch):
     metric.evaluate(1)
     assert len(logged) == 1 and HEADER in logged[0]
     assert 'FT3D: 1 samples' in logged[0]
+    # The zero-flow baseline follows the table, with the model's ratio.
+    assert 'Zero-flow baseline (EPE3D of predicting no motion):' in logged[0]
+    assert '  FT3D: zero-flow EPE3D ' in logged[0]
+    assert '(model/zero = ' in logged[0]
 
 
 def test_missing_prediction_is_a_clear_error():
@@ -181,7 +202,10 @@ def test_zero_flow_through_evaluator_and_dataloader():
         evaluator.process(outputs, batch)
     results = evaluator.evaluate(len(dataset))
     assert results['EPE3D'] == pytest.approx(np.mean(norms), rel=1e-5)
-    assert results['ACC3DS'] < 0.1
+    assert results['Synthetic/ACC3DS'] < 0.1
+    # A zero prediction scores the zero-flow baseline.
+    assert results['Synthetic/zero_flow_EPE3D'] == pytest.approx(
+        results['EPE3D'], rel=1e-6)
 
 
 # Threeway EPE ------------------------------------------------------------
@@ -222,15 +246,17 @@ def test_threeway_pools_points_over_samples():
     results = metric.evaluate(2)
     # Means over all points of the dataset, not of per-sample means:
     # FD (0.2 + 3 * 0.6) / 4 = 0.5 (the per-sample mean would be 0.4).
-    assert results['EPE_FD'] == pytest.approx(0.5, abs=1e-6)
-    assert results['EPE_FS'] == pytest.approx((0.1 + 0.3) / 2, abs=1e-6)
-    assert results['EPE_BS'] == pytest.approx((0.05 + 0.15 + 0.4) / 3,
-                                              abs=1e-6)
-    assert results['ThreewayEPE'] == pytest.approx(
+    assert results['Synthetic/EPE_FD'] == pytest.approx(0.5, abs=1e-6)
+    assert results['Synthetic/EPE_FS'] == pytest.approx((0.1 + 0.3) / 2,
+                                                        abs=1e-6)
+    assert results['Synthetic/EPE_BS'] == pytest.approx(
+        (0.05 + 0.15 + 0.4) / 3, abs=1e-6)
+    assert results['Synthetic/ThreewayEPE'] == pytest.approx(
         (0.5 + 0.2 + 0.2) / 3, abs=1e-6)
-    assert set(results) == set(METRIC_NAMES) | {
-        'EPE_FD', 'EPE_FS', 'EPE_BS', 'ThreewayEPE'
-    }
+    assert set(results) == {'EPE3D'} | {
+        f'Synthetic/{k}' for k in (*METRIC_NAMES, 'zero_flow_EPE3D',
+                                   'EPE_FD', 'EPE_FS', 'EPE_BS',
+                                   'ThreewayEPE')}
 
 
 def test_threeway_is_unavailable_without_labels(monkeypatch):
@@ -271,8 +297,9 @@ def test_threeway_without_a_class_has_no_mean(monkeypatch):
     metric = SceneFlowMetric()
     metric.process({}, [still])
     results = metric.evaluate(1)
-    assert 'EPE_FD' not in results and 'ThreewayEPE' not in results
-    assert results['EPE_FS'] == pytest.approx(0.1, abs=1e-6)
+    assert 'Synthetic/EPE_FD' not in results
+    assert 'Synthetic/ThreewayEPE' not in results
+    assert results['Synthetic/EPE_FS'] == pytest.approx(0.1, abs=1e-6)
     assert 'no foreground dynamic point, so no ThreewayEPE' in logged[0]
 
 
@@ -336,6 +363,6 @@ def test_threeway_through_pipeline_and_model_predict():
     assert all(n > 0 for _, n in pooled.values())
     expected = [s / n for s, n in pooled.values()]
     for key, value in zip(('EPE_FD', 'EPE_FS', 'EPE_BS'), expected):
-        assert results[key] == pytest.approx(value, rel=1e-5)
-    assert results['ThreewayEPE'] == pytest.approx(np.mean(expected),
-                                                   rel=1e-5)
+        assert results[f'Synthetic/{key}'] == pytest.approx(value, rel=1e-5)
+    assert results['Synthetic/ThreewayEPE'] == pytest.approx(
+        np.mean(expected), rel=1e-5)

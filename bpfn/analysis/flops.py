@@ -33,8 +33,10 @@ at all, so it is the same on every path.
 
 Farthest point sampling is a Python loop of ``S`` steps and makes the jit
 trace slow; it counts in neither convention, so :func:`count_flops` by
-default replaces it by a cheap stand-in of the same output shape while
-tracing (the FLOPs do not depend on which points are picked).
+default switches the sampler of every downsampling layer
+(:attr:`bpfn.models.layers.PointConvDown.sampler`) to a cheap stand-in of
+the same output shape while tracing (the FLOPs do not depend on which
+points are picked).
 """
 import contextlib
 from collections import Counter
@@ -45,7 +47,13 @@ from mmengine.analysis import FlopAnalyzer
 from mmengine.analysis.jit_handles import einsum_flop_jit, get_shape
 from torch import Tensor, nn
 
-__all__ = ['FlopCount', 'count_flops', 'count_parameters', 'flop_op_handles']
+from bpfn.models.layers import PointConvDown
+from bpfn.ops import reference_algorithms
+
+__all__ = [
+    'FlopCount', 'count_flops', 'count_parameters', 'flop_op_handles',
+    'evenly_spaced_sample', 'sampler_stand_in'
+]
 
 # Keys of the per-operator counters produced by the handles below.
 MAC_KEYS = ('conv', 'linear', 'matmul', 'einsum')
@@ -163,8 +171,16 @@ class _ExtractWrapper(nn.Module):
         return tuple(self.model.extract(pc1, pc2)['flows'])
 
 
-def _cheap_fps(xyz: Tensor, num_samples: int) -> Tensor:
-    """Evenly spaced indices, a trace-friendly stand-in for FPS."""
+def evenly_spaced_sample(xyz: Tensor, num_samples: int) -> Tensor:
+    """Evenly spaced indices, a trace-friendly stand-in for FPS.
+
+    Args:
+        xyz (Tensor): Points, shape (B, N, 3).
+        num_samples (int): Number of points to pick, ``S``.
+
+    Returns:
+        Tensor: Indices into N, shape (B, S), int64.
+    """
     batch, num_points = xyz.shape[:2]
     if num_samples > num_points:
         raise ValueError(f'cannot pick {num_samples} points from a cloud of '
@@ -175,15 +191,26 @@ def _cheap_fps(xyz: Tensor, num_samples: int) -> Tensor:
 
 
 @contextlib.contextmanager
-def _fps_stand_in() -> Iterator[None]:
-    """Swap farthest point sampling for :func:`_cheap_fps` in the layers."""
-    from bpfn.models.layers import pointconv
-    original = pointconv.furthest_point_sample
-    pointconv.furthest_point_sample = _cheap_fps
+def sampler_stand_in(model: nn.Module) -> Iterator[None]:
+    """Sample with :func:`evenly_spaced_sample` in the layers of ``model``.
+
+    Sets the ``sampler`` of every
+    :class:`~bpfn.models.layers.PointConvDown` of ``model`` and restores it
+    on exit; other models (and the module globals of the layers) are left
+    alone.
+
+    Args:
+        model (nn.Module): The network.
+    """
+    layers = [m for m in model.modules() if isinstance(m, PointConvDown)]
+    saved = [layer.sampler for layer in layers]
+    for layer in layers:
+        layer.sampler = evenly_spaced_sample
     try:
         yield
     finally:
-        pointconv.furthest_point_sample = original
+        for layer, sampler in zip(layers, saved):
+            layer.sampler = sampler
 
 
 def count_parameters(model: nn.Module) -> int:
@@ -231,8 +258,8 @@ def count_flops(model: nn.Module,
     analyzer.unsupported_ops_warnings(False)
     analyzer.uncalled_modules_warnings(False)
     analyzer.tracer_warnings('none')
-    from bpfn.ops import reference_algorithms
-    context = contextlib.nullcontext() if exact_fps else _fps_stand_in()
+    context = contextlib.nullcontext() if exact_fps else sampler_stand_in(
+        model)
     # One convention for the neighbour search, whatever the run-time path
     # (see the module docstring).
     with context, reference_algorithms(True), torch.no_grad():
