@@ -19,14 +19,15 @@ The readers are those of :mod:`bpfn.datasets.readers` (which says which
 library reads what); a malformed file gives a one-line error naming the file
 and the bad header field.
 
-The clouds are sampled as in evaluation (``RandomSampleFlowPoints`` in
-deterministic mode: the same points every run) to ``--num-points`` points,
-the network predicts the flow of the sampled points of PC1, and the flow of
-every point of PC1 is written: sampled points keep their prediction, the
-others get the inverse-distance 3-NN interpolation of the predictions, in
-chunks so that memory stays bounded for large clouds. The output is an
-(N1, 3) float32 ``.npy`` aligned with the rows of PC1. ``--show`` also
-writes a picture (``<out-file>.png``). Pass ``none`` as CHECKPOINT to run
+The clouds go through the config's test pipeline without its file loading
+(its filters, and its deterministic sampling to ``--num-points`` points:
+the same points every run) and ``model.test_step``; the flow of every point
+of PC1 is written: sampled points keep their prediction, the others get the
+inverse-distance 3-NN interpolation of the predictions, in chunks so that
+memory stays bounded for large clouds
+(:func:`bpfn.apis.inference_scene`). The output is an (N1, 3) float32
+``.npy`` aligned with the rows of PC1. ``--show`` also writes a picture
+(``<out-file>.png``). Pass ``none`` as CHECKPOINT to run
 randomly initialised weights (for testing).
 """
 import argparse
@@ -34,92 +35,18 @@ import os.path as osp
 import resource
 import sys
 import time
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Dict, Optional, Sequence
 
 import numpy as np
-import torch
 from mmengine.config import Config, DictAction
+from mmengine.registry import init_default_scope
 
+from bpfn.apis import inference_scene, init_model
 from bpfn.datasets.readers import PointCloudFormatError, load_points
+from bpfn.utils import save_best_keys, select_checkpoint
 from bpfn.utils.checkpoint import CheckpointError
+from bpfn.utils.fileio import atomic_open
 from bpfn.utils.tool_utils import add_threads_arg, setup_threads
-
-#: Query points interpolated at once by the 3-NN upsampling.
-UPSAMPLE_CHUNK = 16384
-
-
-# ---------------------------------------------------------------------------
-# Inference
-# ---------------------------------------------------------------------------
-def sample_pair(pc1: np.ndarray, pc2: np.ndarray,
-                num_points: int) -> Tuple[np.ndarray, np.ndarray]:
-    """Row indices of the sampled points, as evaluation samples them.
-
-    ``RandomSampleFlowPoints`` in deterministic mode (sample index 0):
-    without replacement when a cloud has enough points, with replacement
-    otherwise; the same indices every run.
-
-    Returns:
-        tuple[np.ndarray, np.ndarray]: Indices into pc1 and into pc2,
-        each (num_points,).
-    """
-    from bpfn.datasets.transforms import RandomSampleFlowPoints
-    results = dict(
-        pc1=np.arange(len(pc1)), pc2=np.arange(len(pc2)),
-        flow=np.arange(len(pc1)), sample_idx=0, test_mode=True)
-    results = RandomSampleFlowPoints(
-        num_points, deterministic=True).transform(results)
-    return results['pc1'], results['pc2']
-
-
-@torch.no_grad()
-def upsample_flow(points: torch.Tensor,
-                  sampled_idx: np.ndarray,
-                  sampled_flow: torch.Tensor,
-                  chunk: int = UPSAMPLE_CHUNK) -> torch.Tensor:
-    """Flow of every point from the flow of the sampled ones.
-
-    Sampled points keep their flow; the others get the inverse-distance
-    weighted 3-NN interpolation of the sampled flows, ``chunk`` query
-    points at a time.
-
-    Args:
-        points (Tensor): All points, (N, 3).
-        sampled_idx (np.ndarray): Rows of the sampled points, (S,).
-        sampled_flow (Tensor): Their flow, (S, 3).
-        chunk (int): Query points per chunk. Defaults to 16384.
-
-    Returns:
-        Tensor: Flow of every point, (N, 3).
-    """
-    from bpfn.ops import interpolate_three_nn
-    num = points.shape[0]
-    idx = torch.as_tensor(sampled_idx, dtype=torch.long, device=points.device)
-    flow = torch.empty(num, 3, dtype=sampled_flow.dtype, device=points.device)
-    is_sampled = torch.zeros(num, dtype=torch.bool, device=points.device)
-    is_sampled[idx] = True
-    flow[idx] = sampled_flow
-    rest = torch.nonzero(~is_sampled).squeeze(1)
-    if rest.numel() == 0:
-        return flow
-    ref = points[idx].unsqueeze(0)  # 1, S, 3
-    values = sampled_flow.t().unsqueeze(0)  # 1, 3, S
-    for start in range(0, rest.numel(), chunk):
-        rows = rest[start:start + chunk]
-        query = points[rows].unsqueeze(0)
-        flow[rows] = interpolate_three_nn(query, ref, values)[0].t()
-    return flow
-
-
-def default_num_points(cfg: Config, fallback: int = 8192) -> int:
-    """``num_points`` of the test pipeline's sampling, else ``fallback``."""
-    pipeline = cfg.get('test_dataloader', {}).get('dataset', {}).get(
-        'pipeline', [])
-    for step in pipeline or []:
-        if isinstance(step, dict) and step.get(
-                'type') == 'RandomSampleFlowPoints':
-            return int(step.get('num_points', fallback))
-    return int(cfg.get('num_points', fallback))
 
 
 def run_demo(pc1_path: str,
@@ -148,9 +75,6 @@ def run_demo(pc1_path: str,
         dict: ``pc1`` (N1, 3), ``pc2`` (N2, 3), ``flow`` (N1, 3) float32 and
         ``sampled_idx1`` (S,).
     """
-    from mmengine.registry import init_default_scope
-
-    from bpfn.apis import inference_flow, init_model
     pc1 = load_points(pc1_path)
     pc2 = load_points(pc2_path)
     cfg = Config.fromfile(config)
@@ -160,21 +84,16 @@ def run_demo(pc1_path: str,
     if checkpoint is not None and checkpoint.lower() == 'none':
         checkpoint = None
     if checkpoint is not None:
-        from bpfn.utils import save_best_keys, select_checkpoint
         checkpoint, why = select_checkpoint(
             checkpoint, lambda msg: print(f'warning: {msg}', file=sys.stderr),
             save_best_keys(cfg))
         print(f'checkpoint: {checkpoint} ({why})')
     model = init_model(cfg, checkpoint, device)
-    num_points = num_points or default_num_points(cfg)
-    idx1, idx2 = sample_pair(pc1, pc2, num_points)
-    out = inference_flow(model, pc1[idx1], pc2[idx2])
-    sampled_flow = out['flows'][0][0].t()  # S, 3
-    flow = upsample_flow(
-        torch.from_numpy(pc1).to(sampled_flow.device), idx1, sampled_flow)
+    out = inference_scene(model, pc1, pc2, num_points,
+                          osp.basename(pc1_path))
     return dict(pc1=pc1, pc2=pc2,
-                flow=flow.cpu().numpy().astype(np.float32),
-                sampled_idx1=idx1)
+                flow=out['flow'].cpu().numpy().astype(np.float32),
+                sampled_idx1=out['rows'].cpu().numpy())
 
 
 def peak_memory_mib() -> float:
@@ -224,7 +143,6 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
                           args.num_points, args.device, args.cfg_options)
     except (PointCloudFormatError, FileNotFoundError, CheckpointError) as exc:
         raise SystemExit(f'error: {exc}') from exc
-    from bpfn.utils.fileio import atomic_open
     with atomic_open(args.out_file, 'wb') as f:
         np.save(f, result['flow'])
     message = (f'Flow of {len(result["pc1"])} points written to '

@@ -1,9 +1,11 @@
 from .export import FlowExportWrapper, export_onnx, flow_points_last
-from .inference import inference_flow, init_model
+from .inference import (inference_flow, inference_pipeline, inference_scene,
+                        init_model, upsample_flow)
 from .testing import NonFiniteResultError, non_finite_results, test_checkpoint
 
 __all__ = [
-    'init_model', 'inference_flow', 'FlowExportWrapper', 'export_onnx',
+    'init_model', 'inference_flow', 'inference_scene', 'inference_pipeline',
+    'upsample_flow', 'FlowExportWrapper', 'export_onnx',
     'flow_points_last', 'test_checkpoint', 'non_finite_results',
     'NonFiniteResultError'
 ]

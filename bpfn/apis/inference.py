@@ -1,19 +1,30 @@
 """Model building and inference for tools and notebooks."""
+import copy
 import difflib
 import inspect
 import re
-from typing import Optional, Union
+from typing import List, Optional, Union
 
 import numpy as np
 import torch
 from mmengine.config import Config
+from mmengine.dataset import Compose
 from mmengine.registry import init_default_scope
 from torch import nn
 
+from bpfn.datasets import flow_collate
+from bpfn.ops import interpolate_three_nn
 from bpfn.registry import MODELS
 from bpfn.utils import is_distiller, load_model_weights, student_config
 
 ArrayLike = Union[torch.Tensor, np.ndarray]
+
+#: Query points interpolated at once when a flow is spread to every point.
+UPSAMPLE_CHUNK = 16384
+#: Test-pipeline steps that read files: inference is given the clouds.
+LOADING_STEPS = ('LoadSceneFlowNpy', 'LoadScanPair')
+#: Points per cloud where a config has no test pipeline to say.
+DEFAULT_NUM_POINTS = 8192
 
 
 def init_model(config: Union[str, Config],
@@ -129,3 +140,125 @@ def inference_flow(model: nn.Module,
         inputs['feat2'] = _as_batch(feat2, 'feat2', device)
     out = model(inputs, mode='tensor')
     return {k: out[k] for k in ('flows', 'fps_idx_pc1', 'fps_idx_pc2')}
+
+
+def inference_pipeline(cfg: Config,
+                       num_points: Optional[int] = None) -> List[dict]:
+    """The config's test pipeline for clouds given as arrays.
+
+    The pipeline of ``test_dataloader.dataset`` (the first dataset of a
+    concatenation), without its file-loading steps; a config without one
+    gets evaluation's sampling alone (``RandomSampleFlowPoints`` in
+    deterministic mode, :data:`DEFAULT_NUM_POINTS` points, then
+    ``PackFlowInputs``).
+
+    Args:
+        cfg (Config): The model's config.
+        num_points (int, optional): Points sampled per cloud, replacing the
+            pipeline's. Defaults to the pipeline's.
+
+    Returns:
+        list[dict]: Transform configs.
+    """
+    dataset = cfg.get('test_dataloader', None) or {}
+    dataset = dataset.get('dataset', None) or {}
+    while 'pipeline' not in dataset and dataset.get('datasets'):
+        dataset = dataset['datasets'][0]
+    steps = copy.deepcopy(list(dataset.get('pipeline', None) or []))
+    steps = [step for step in steps
+             if not (isinstance(step, dict)
+                     and step.get('type') in LOADING_STEPS)]
+    if not steps:
+        steps = [dict(type='RandomSampleFlowPoints',
+                      num_points=DEFAULT_NUM_POINTS, deterministic=True),
+                 dict(type='PackFlowInputs')]
+    for step in steps:
+        if isinstance(step, dict) and step.get(
+                'type') == 'RandomSampleFlowPoints' and num_points:
+            step['num_points'] = int(num_points)
+    return steps
+
+
+@torch.no_grad()
+def upsample_flow(points: torch.Tensor,
+                  rows: torch.Tensor,
+                  sampled_flow: torch.Tensor,
+                  chunk: int = UPSAMPLE_CHUNK) -> torch.Tensor:
+    """Flow of every point from the flow of some of them.
+
+    The given rows keep their flow; every other point gets the
+    inverse-distance weighted 3-NN interpolation of the given flows,
+    ``chunk`` points at a time so that memory stays bounded.
+
+    Args:
+        points (Tensor): All points, (N, 3).
+        rows (Tensor): Rows of the points with a flow, (S,) int.
+        sampled_flow (Tensor): Their flow, (S, 3).
+        chunk (int): Points interpolated at once. Defaults to 16384.
+
+    Returns:
+        Tensor: Flow of every point, (N, 3).
+    """
+    device = sampled_flow.device
+    points = points.to(device)
+    rows = torch.as_tensor(rows, dtype=torch.long, device=device)
+    flow = torch.empty(points.shape[0], 3, dtype=sampled_flow.dtype,
+                       device=device)
+    known = torch.zeros(points.shape[0], dtype=torch.bool, device=device)
+    known[rows] = True
+    flow[rows] = sampled_flow
+    rest = torch.nonzero(~known).squeeze(1)
+    ref = points[rows].unsqueeze(0)  # 1, S, 3
+    values = sampled_flow.t().unsqueeze(0)  # 1, 3, S
+    for start in range(0, rest.numel(), chunk):
+        part = rest[start:start + chunk]
+        flow[part] = interpolate_three_nn(points[part].unsqueeze(0), ref,
+                                          values)[0].t()
+    return flow
+
+
+@torch.no_grad()
+def inference_scene(model: nn.Module,
+                    pc1: ArrayLike,
+                    pc2: ArrayLike,
+                    num_points: Optional[int] = None,
+                    sample_name: str = 'scene') -> dict:
+    """Scene flow of every point of ``pc1``, as evaluation computes it.
+
+    The clouds go through the config's test pipeline
+    (:func:`inference_pipeline`: its filters and its deterministic
+    sampling) and ``model.test_step``; the flow of the sampled points is
+    then spread to every point of ``pc1`` (:func:`upsample_flow`). Each
+    sampled point keeps its prediction; the others, including points a
+    filter of the pipeline removed, get the 3-NN interpolation.
+
+    Args:
+        model (nn.Module): A model from :func:`init_model` (its ``cfg``
+            gives the pipeline).
+        pc1 (Tensor | ndarray): First cloud, (N1, 3).
+        pc2 (Tensor | ndarray): Second cloud, (N2, 3).
+        num_points (int, optional): Points sampled per cloud. Defaults to
+            the test pipeline's.
+        sample_name (str): Name of the pair in messages.
+            Defaults to ``'scene'``.
+
+    Returns:
+        dict: ``flow`` (N1, 3) float32 and, for the points the network saw,
+        ``rows`` (S,) int64 (their rows in ``pc1``) and ``sampled_flow``
+        (S, 3), all on the model's device.
+    """
+    device = next(model.parameters()).device
+    clouds = [_as_batch(c, name, torch.device('cpu'))[0].numpy()
+              for c, name in ((pc1, 'pc1'), (pc2, 'pc2'))]
+    cfg = getattr(model, 'cfg', None) or Config()
+    pipeline = Compose(inference_pipeline(cfg, num_points))
+    packed = pipeline(dict(
+        pc1=clouds[0], pc2=clouds[1],
+        pc1_rows=np.arange(len(clouds[0]), dtype=np.int64), sample_idx=0,
+        sample_name=sample_name, dataset='inference', camera=None,
+        test_mode=True, corresponding=False))
+    pred = model.test_step(flow_collate([packed]))[0]
+    rows = pred['pc1_rows'].to(device)
+    flow = upsample_flow(torch.from_numpy(clouds[0]), rows,
+                         pred['pred_flow'])
+    return dict(flow=flow, rows=rows, sampled_flow=pred['pred_flow'])

@@ -112,15 +112,6 @@ def test_clear_errors(demo, tmp_path):
         demo.load_points(str(tmp_path / 'missing.npy'))
 
 
-def test_upsample_keeps_sampled_and_interpolates(demo):
-    points = torch.from_numpy(cloud(50))
-    idx = np.arange(0, 50, 2)
-    sampled_flow = points[idx] * 0.1  # a linear field
-    flow = demo.upsample_flow(points, idx, sampled_flow, chunk=7)
-    torch.testing.assert_close(flow[idx], sampled_flow)
-    assert flow.shape == (50, 3) and torch.isfinite(flow).all()
-
-
 @pytest.fixture(scope='module')
 def small_setup(tmp_path_factory):
     """A small model config and a checkpoint of its random weights."""

@@ -43,8 +43,11 @@ class PackFlowInputs(BaseTransform):
       ``ego_flow`` come together or not at all, and need
       ``frame_interval``.
 
+    * ``pc1_rows`` ``(N,)`` int64 when the sample has them (inference: the
+      row of each point in the given cloud).
+
     Required keys: ``pc1``, ``pc2`` and the meta keys; optional ``flow``,
-    ``pc1_label``, ``ego_flow``, ``frame_interval``.
+    ``pc1_label``, ``ego_flow``, ``frame_interval``, ``pc1_rows``.
 
     Args:
         meta_keys (Sequence[str]): Fields copied to ``data_samples``.
@@ -121,6 +124,9 @@ class PackFlowInputs(BaseTransform):
             data_sample[key] = value
         for key in self.extra_tensor_keys:
             data_sample[key] = _to_tensor(results[key])
+        if 'pc1_rows' in results:  # inference: rows of the given cloud
+            data_sample['pc1_rows'] = torch.from_numpy(
+                np.asarray(results['pc1_rows'], dtype=np.int64))
         self._pack_labels(results, data_sample)
         return dict(inputs=inputs, data_samples=data_sample)
 

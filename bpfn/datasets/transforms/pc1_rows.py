@@ -11,13 +11,17 @@ points:
   object the point lies on (synthetic scenes).
 * ``ego_flow`` ``(N, 3)``: the flow the sensor's own motion alone gives the
   point; ``flow - ego_flow`` is the ego-motion-compensated flow.
+* ``pc1_rows`` ``(N,)`` int64: the row of each point in the cloud as it was
+  given (set by :func:`bpfn.apis.inference_scene`, which spreads the flow
+  of the kept points back to every input point).
 """
 from typing import Tuple
 
 import numpy as np
 
 #: Optional entries with one row per ``pc1`` row.
-PC1_ROW_KEYS: Tuple[str, ...] = ('flow', 'pc1_label', 'ego_flow')
+PC1_ROW_KEYS: Tuple[str, ...] = ('flow', 'pc1_label', 'ego_flow',
+                                 'pc1_rows')
 
 #: Entries that are displacements of ``pc1`` (they move with the clouds
 #: under an augmentation).
