@@ -167,7 +167,7 @@ class _ExtractWrapper(nn.Module):
         self.model = model
 
     def forward(self, pc1: Tensor, pc2: Tensor) -> Tuple[Tensor, ...]:
-        """(B, N, 3) clouds -> tuple of flows (B, 3, N_l)."""
+        """(B, N, 3) clouds -> tuple of flows (B, N_l, 3)."""
         return tuple(self.model.extract(pc1, pc2)['flows'])
 
 

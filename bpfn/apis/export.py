@@ -27,22 +27,6 @@ P99_TOLERANCE = 1e-4
 MAX_TOLERANCE = 2e-3
 
 
-def flow_points_last(flow: Tensor) -> Tensor:
-    """A network's flow in the exported layout, (B, N, 3).
-
-    The one place where the exported outputs' layout is made: the networks
-    return flows (B, 3, N).
-
-    Args:
-        flow (Tensor): Flow of one level as the network returns it,
-            (B, 3, N).
-
-    Returns:
-        Tensor: The same flow, (B, N, 3), contiguous.
-    """
-    return flow.transpose(1, 2).contiguous()
-
-
 def output_names(num_levels: int) -> List[str]:
     """``flow`` (full resolution), then ``flow_level1`` ... coarser."""
     return ['flow'] + [f'flow_level{i}' for i in range(1, num_levels)]
@@ -53,7 +37,7 @@ class FlowExportWrapper(nn.Module):
 
     Args:
         model (nn.Module): A flow network whose ``extract(pc1, pc2)`` returns
-            ``flows`` (B, 3, N_l), full resolution first, such as
+            ``flows`` (B, N_l, 3), full resolution first, such as
             :class:`~bpfn.models.BiPointFlowNet`, in eval mode.
     """
 
@@ -64,7 +48,7 @@ class FlowExportWrapper(nn.Module):
     def forward(self, pc1: Tensor, pc2: Tensor) -> Tuple[Tensor, ...]:
         """Clouds (B, N, 3) -> flows of every level (B, N_l, 3)."""
         flows = self.model.extract(pc1, pc2)['flows']
-        return tuple(flow_points_last(f) for f in flows)
+        return tuple(f.contiguous() for f in flows)
 
 
 def _require(module: str):

@@ -128,7 +128,7 @@ def inference_flow(model: nn.Module,
             shapes; default to the coordinates.
 
     Returns:
-        dict: ``flows`` (4 tensors (B, 3, N_l), full resolution first),
+        dict: ``flows`` (4 tensors (B, N_l, 3), full resolution first),
         ``fps_idx_pc1`` and ``fps_idx_pc2`` (3 tensors (B, S_l)).
     """
     device = next(model.parameters()).device

@@ -32,7 +32,7 @@ def reference_epe(config: str, ckpt: str, num: int) -> list:
         sample = dataset[i]
         flow = inference_flow(model, sample['inputs']['pc1'],
                               sample['inputs']['pc2'])['flows'][0]
-        err = flow[0].T - sample['data_samples']['gt_flow']
+        err = flow[0] - sample['data_samples']['gt_flow']
         epe.append(float(err.norm(dim=1).mean()))
     return epe
 

@@ -212,10 +212,10 @@ def test_too_few_points_for_the_first_level():
         inference_flow(model, torch.rand(300, 3), torch.rand(127, 3))
     # 128 points is enough: the input, then levels 1-3.
     flows = inference_flow(model, torch.rand(128, 3), torch.rand(128, 3))
-    assert [tuple(f.shape) for f in flows['flows']] == [(1, 3, 128),
-                                                        (1, 3, 128),
-                                                        (1, 3, 64),
-                                                        (1, 3, 32)]
+    assert [tuple(f.shape) for f in flows['flows']] == [(1, 128, 3),
+                                                        (1, 128, 3),
+                                                        (1, 64, 3),
+                                                        (1, 32, 3)]
 
 
 # 6, 7, 17. Bad arrays given to inference_flow ------------------------------

@@ -256,7 +256,7 @@ def train_step_fn(model: torch.nn.Module, inputs: dict, samples: list,
 def relative_point_error(pred: torch.Tensor,
                          ref: torch.Tensor) -> torch.Tensor:
     """Per point max |error| over x, y, z over the level's max |value|."""
-    err = (pred - ref).abs().amax(dim=1).flatten().double()
+    err = (pred - ref).abs().amax(dim=-1).flatten().double()
     return err / ref.abs().max().double().clamp_min(1e-30)
 
 

@@ -35,7 +35,7 @@ def select_samples(out: Dict[str, object], index: Tensor) -> dict:
 
     Args:
         out (dict): Outputs of ``BiPointFlowNet.extract`` (``flows``
-            (B, 3, N_l), ``fps_idx_pc1`` (B, S_l), ``pc1`` (B, N_l, 3), ...).
+            (B, N_l, 3), ``fps_idx_pc1`` (B, S_l), ``pc1`` (B, N_l, 3), ...).
         index (Tensor): Sample indices (K,) or a (B,) bool mask.
 
     Returns:

@@ -338,9 +338,8 @@ class SceneFlowDistiller(BaseModel):
             a.shape == b.shape and torch.equal(a, b)
             for a, b in zip(s_idx, t_idx))
         if same:
-            return [f.transpose(1, 2) for f in t_out['flows']
-                    ][:len(s_out['flows'])]
-        return subsample_flow(t_out['flows'][0].transpose(1, 2),
+            return list(t_out['flows'][:len(s_out['flows'])])
+        return subsample_flow(t_out['flows'][0],
                               s_idx[:len(s_out['flows']) - 1])
 
     def distill_loss(self, inputs: dict, data_samples: List[dict],
@@ -396,7 +395,7 @@ class SceneFlowDistiller(BaseModel):
 
         Args:
             s_out (dict): Student outputs of ``extract`` (``pc1``, ``pc2``
-                (B, N_l, 3) and ``flows`` (B, 3, N_l) per level).
+                (B, N_l, 3) and ``flows`` (B, N_l, 3) per level).
             labeled (Tensor): Which samples have ground truth (B,) bool.
 
         Returns:
@@ -417,9 +416,7 @@ class SceneFlowDistiller(BaseModel):
             dict(pc1=s_out['pc1'], pc2=s_out['pc2'], flows=flows), rows)
         levels = len(flows)
         pc1, pc2 = chosen['pc1'][:levels], chosen['pc2'][:levels]
-        # The losses take flows (B, N_l, 3).
-        sel_flows = [f.transpose(1, 2) for f in chosen['flows']]
-        return {name: loss(pc1, pc2, sel_flows)
+        return {name: loss(pc1, pc2, chosen['flows'])
                 for name, loss in zip(names, self.self_supervised_losses)}
 
     def _say_once(self, key: str, message: str) -> None:

@@ -240,7 +240,8 @@ class BiPointFlowNet(BaseModel):
             feat2 (Tensor, optional): Point features of pc2, (B, N, 3).
 
         Returns:
-            dict: ``flows`` (4 tensors (B, 3, N_l), full resolution first),
+            dict: ``flows`` (4 tensors (B, N_l, 3), full resolution first,
+            the layout of the ground truth),
             ``fps_idx_pc1`` / ``fps_idx_pc2`` (3 tensors (B, S_l)),
             ``pc1`` / ``pc2`` (4 tensors (B, N_l, 3)).
         """
@@ -289,8 +290,9 @@ class BiPointFlowNet(BaseModel):
                 new = torch.cat([new1, new2])
                 interp = three_nn_weights(xyz[level - 1], xyz[level])
 
+        # The estimators work on (B, 3, N); flows leave as (B, N, 3).
         return dict(
-            flows=flows,
+            flows=[f.transpose(1, 2) for f in flows],
             fps_idx_pc1=[t[:batch] for t in enc['fps_idx']],
             fps_idx_pc2=[t[batch:] for t in enc['fps_idx']],
             pc1=[t[:batch] for t in xyz],
@@ -361,7 +363,7 @@ class BiPointFlowNet(BaseModel):
     def predict(out: dict, inputs: dict,
                 data_samples: Optional[List[dict]]) -> List[dict]:
         """Per-sample predictions: full-resolution flow (N, 3)."""
-        pred = out['flows'][0].transpose(1, 2).detach()
+        pred = out['flows'][0].detach()
         results = []
         for i in range(pred.shape[0]):
             sample = dict(data_samples[i]) if data_samples else {}

@@ -117,7 +117,7 @@ def ail_kd_term(student_flows: Sequence[Tensor],
     :func:`ail_weights` for ``Phi`` of an unlabelled sample).
 
     Args:
-        student_flows (Sequence[Tensor]): Student flows (B, 3, N_l).
+        student_flows (Sequence[Tensor]): Student flows (B, N_l, 3).
         teacher_targets (Sequence[Tensor]): Teacher flows at the student's
             points (B, N_l, 3).
         gt_targets (Sequence[Tensor]): Ground truth at the student's points
@@ -161,7 +161,7 @@ def ail_loss(student_flows: Sequence[Tensor],
     the GT loss (:func:`multi_scale_loss`).
 
     Args:
-        student_flows (Sequence[Tensor]): Student flows (B, 3, N_l).
+        student_flows (Sequence[Tensor]): Student flows (B, N_l, 3).
         teacher_targets (Sequence[Tensor]): Teacher flows (B, N_l, 3).
         gt_targets (Sequence[Tensor]): Ground truth (B, N_l, 3).
         alpha (float): Weight of the GT term. Defaults to 0.5.
@@ -274,7 +274,7 @@ class AILLoss(BaseOutputDistillLoss):
         """Weighted imitation term of :func:`ail_kd_term`.
 
         Args:
-            student_flows (Sequence[Tensor]): Student flows (B, 3, N_l).
+            student_flows (Sequence[Tensor]): Student flows (B, N_l, 3).
             teacher_targets (Sequence[Tensor]): Teacher flows (B, N_l, 3).
             gt_targets (Sequence[Tensor]): Ground truth (B, N_l, 3); rows
                 of unlabelled samples are ignored.

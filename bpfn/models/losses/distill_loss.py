@@ -83,7 +83,7 @@ class BaseOutputDistillLoss(BaseDistillLoss):
         """The loss of one batch.
 
         Args:
-            student_flows (Sequence[Tensor]): Student flows (B, 3, N_l),
+            student_flows (Sequence[Tensor]): Student flows (B, N_l, 3),
                 full resolution first.
             teacher_targets (Sequence[Tensor]): Teacher flows at the
                 student's points (B, N_l, 3).

@@ -34,7 +34,7 @@ def multi_scale_loss(pred_flows: Sequence[Tensor],
     """``sum_l alpha_l * mean_b(sum_i ||pred - target||_2)``.
 
     Args:
-        pred_flows (Sequence[Tensor]): Flows (B, 3, N_l), full resolution
+        pred_flows (Sequence[Tensor]): Flows (B, N_l, 3), full resolution
             first.
         targets (Sequence[Tensor]): Targets (B, N_l, 3) of the same levels.
         alpha (Sequence[float]): Level weights.
@@ -49,7 +49,7 @@ def multi_scale_loss(pred_flows: Sequence[Tensor],
                          f'only {len(alpha)} alpha weights')
     total = pred_flows[0].new_zeros(())
     for level, (pred, target) in enumerate(zip(pred_flows, targets)):
-        err = torch.norm(pred.transpose(1, 2) - target, dim=2)
+        err = torch.norm(pred - target, dim=2)
         if weight is not None:
             err = err * weight[level]
         total = total + alpha[level] * err.sum(dim=1).mean()
@@ -75,7 +75,7 @@ class MultiScaleLoss(nn.Module):
 
     def forward(self, pred_flows: Sequence[Tensor], gt_flow: Tensor,
                 fps_idx: Sequence[Tensor]) -> Tensor:
-        """Loss of flows (B, 3, N_l) against ground truth (B, N, 3)."""
+        """Loss of flows (B, N_l, 3) against ground truth (B, N, 3)."""
         targets = subsample_flow(gt_flow, fps_idx[:len(pred_flows) - 1])
         return self.loss_weight * multi_scale_loss(pred_flows, targets,
                                                    self.alpha)

@@ -18,7 +18,7 @@ def output_kd_loss(student_flows: Sequence[Tensor],
     The teacher plays the ground truth's role in :func:`multi_scale_loss`.
 
     Args:
-        student_flows (Sequence[Tensor]): Student flows (B, 3, N_l), full
+        student_flows (Sequence[Tensor]): Student flows (B, N_l, 3), full
             resolution first.
         teacher_targets (Sequence[Tensor]): Teacher flows at the student's
             points, (B, N_l, 3) per level (the distiller runs the teacher
@@ -71,7 +71,7 @@ class OutputKDLoss(BaseOutputDistillLoss):
         """Weighted loss against the teacher, on every sample.
 
         Args:
-            student_flows (Sequence[Tensor]): Student flows (B, 3, N_l).
+            student_flows (Sequence[Tensor]): Student flows (B, N_l, 3).
             teacher_targets (Sequence[Tensor]): Teacher flows (B, N_l, 3).
             gt_targets (Sequence[Tensor], optional): Unused (the targets
                 come from the teacher, also on samples without ground

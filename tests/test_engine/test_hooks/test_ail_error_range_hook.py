@@ -44,7 +44,7 @@ def _range_by_hand(runner, scenes=range(4)) -> tuple:
         gt = subsample_flow(sample['data_samples']['gt_flow'][None],
                             out['fps_idx_pc1'])
         for level, (flow, g) in enumerate(zip(out['flows'], gt)):
-            err = (flow.transpose(1, 2) - g).norm(dim=-1)
+            err = (flow - g).norm(dim=-1)
             lows[level] = min(lows[level], float(err.min()))
             highs[level] = max(highs[level], float(err.max()))
     return lows, highs

@@ -58,13 +58,13 @@ def _gt_by_hand(s_out, samples, b):
     for level, flow in enumerate(s_out['flows']):
         if level > 0:
             g = g[s_out['fps_idx_pc1'][level - 1][b]]
-        total += ALPHA[level] * (flow[b].T - g).norm(dim=1).sum()
+        total += ALPHA[level] * (flow[b] - g).norm(dim=1).sum()
     return total
 
 
 def _kd_by_hand(s_out, t_out, b):
     """sum_l a_l sum_i ||f_l - t_l|| of sample b (same sampling)."""
-    return sum(ALPHA[level] * (s[b] - t[b]).norm(dim=0).sum()
+    return sum(ALPHA[level] * (s[b] - t[b]).norm(dim=1).sum()
                for level, (s, t) in enumerate(zip(s_out['flows'],
                                                   t_out['flows'])))
 
@@ -167,11 +167,11 @@ def test_ail_phi_on_unlabelled_samples_is_said_once(build, make_batch,
     gt = gt_targets_or_zeros(s_out, samples)
     total = 0.0
     for level, (s, t) in enumerate(zip(s_out['flows'], t_out['flows'])):
-        err = (t.transpose(1, 2) - gt[level]).norm(dim=-1) ** 2
+        err = (t - gt[level]).norm(dim=-1) ** 2
         lo, hi = err[[0, 2]].min(), err[[0, 2]].max()
         phi = (1 - err / (hi - lo)).clamp(0, 1)
         phi[[1, 3]] = 1.0
-        total += ALPHA[level] * (phi * (s - t).norm(dim=1)).sum(1).mean()
+        total += ALPHA[level] * (phi * (s - t).norm(dim=2)).sum(1).mean()
     assert losses['loss_ail0'].item() == pytest.approx(0.5 * total.item(),
                                                        rel=1e-5)
     # alpha = 0.5 on the GT term of the labelled samples.
@@ -200,7 +200,7 @@ def test_self_supervised_terms_without_a_teacher(build, make_batch, on):
     chamfer = smooth = lap = 0.0
     for level, flow in enumerate(s_out['flows']):
         pc1, pc2 = s_out['pc1'][level][rows], s_out['pc2'][level][rows]
-        f = flow.transpose(1, 2)[rows]
+        f = flow[rows]
         chamfer += ALPHA[level] * chamfer_loss(pc1, pc2, f).mean()
         smooth += ALPHA[level] * flow_smoothness(pc1, f, 9).mean()
         lap += ALPHA[level] * laplacian_regularity(pc1, pc2, f).mean()

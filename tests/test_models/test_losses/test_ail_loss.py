@@ -10,7 +10,7 @@ def _case():
     gt = torch.zeros(1, 3, 3)
     # Teacher end-point errors 1, 3, 5 (squared 1, 9, 25).
     teacher = torch.tensor([[[1., 0., 0.], [0., 3., 0.], [0., 0., 5.]]])
-    # Student flows (B, 3, N): points (2,0,0), (0,0,0), (0,0,1).
+    # Student flows (B, N, 3): points (2,0,0), (0,0,0), (0,0,1).
     student = torch.tensor([[[2., 0., 0.], [0., 0., 0.], [0., 0., 1.]]])
     return student, teacher, gt
 
@@ -63,13 +63,13 @@ def test_ail_loss_by_hand():
 def test_ail_kd_term_levels_and_batch():
     student, teacher, gt = _case()
     # Sample 2 of the batch: the student equals the teacher (no term).
-    s = torch.cat([student, teacher.transpose(1, 2)])
+    s = torch.cat([student, teacher])
     t = torch.cat([teacher, teacher])
     g = torch.cat([gt, gt])
     level0 = 0.98 * 1 + 0.82 * 3 + 0.5 * 4  # sample 1; sample 2 gives 0
     # Level 1: the first two points, range [0, 10]: Phi = 0.9, 0.1.
     level1 = 0.9 * 1 + 0.1 * 3
-    got = ail_kd_term([s, s[:, :, :2]], [t, t[:, :2]], [g, g[:, :2]],
+    got = ail_kd_term([s, s[:, :2]], [t, t[:, :2]], [g, g[:, :2]],
                       scale_weights=[1.0, 0.5],
                       error_ranges=[(0.0, 50.0), (0.0, 10.0)])
     assert got.item() == pytest.approx((level0 + 0.5 * level1) / 2,
@@ -134,7 +134,7 @@ def test_unlabeled_samples_get_unlabeled_phi():
     loss = AILLoss(scale_weights=[1.0], loss_weight=0.5)
     loss.set_error_range([(0.0, 50.0)])
     value = loss([student2], [teacher2], [gt2], labeled=labeled)
-    err = torch.norm(student.transpose(1, 2) - teacher, dim=2)[0]
+    err = torch.norm(student - teacher, dim=2)[0]
     phi0 = torch.tensor([0.98, 0.82, 0.5])
     expected = 0.5 * ((phi0 * err).sum() + err.sum()) / 2
     assert value.item() == pytest.approx(expected.item(), rel=1e-6)
