@@ -69,6 +69,19 @@ def test_resolved_config_is_pinned(name):
         assert actual[key] == expected[key], f'{name}: {key} differs'
 
 
+def test_readme_kd_example_is_a_config():
+    """The README's KD example is ``configs/kd/hint_wn4.py`` as it is
+    (its code, without the comments)."""
+    with open(osp.join(REPO, 'README.md')) as f:
+        readme = f.read()
+    section = readme[readme.index('## Knowledge distillation'):]
+    example = section[section.index('```python\n') + 10:]
+    example = example[:example.index('```')]
+    with open(osp.join(REPO, 'configs', 'kd', 'hint_wn4.py')) as f:
+        code = ''.join(line for line in f if not line.startswith('#'))
+    assert example == code
+
+
 if __name__ == '__main__':
     if sys.argv[1:] != ['--update']:
         sys.exit(f'usage: python {sys.argv[0]} --update')
