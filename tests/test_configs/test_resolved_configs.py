@@ -16,6 +16,7 @@ diff::
     python tests/test_configs/test_resolved_configs.py --update
 """
 import glob
+import inspect
 import json
 import os.path as osp
 import sys
@@ -51,6 +52,51 @@ def resolve(name: str) -> Dict:
     return json.loads(json.dumps(Config(settings).to_dict()))
 
 
+def _default_of(parent: Dict, key: str):
+    """The value that ``key`` of a data loader or synthetic dataset config
+    takes when it is not given; a sentinel for any other key."""
+    from torch.utils.data import DataLoader
+
+    from bpfn.datasets import SyntheticSceneFlow
+    if key in ('drop_last', 'persistent_workers') and 'dataset' in parent:
+        return inspect.signature(DataLoader).parameters[key].default
+    if key == 'seed' and parent.get('type') == 'SyntheticSceneFlow':
+        return inspect.signature(SyntheticSceneFlow).parameters[key].default
+    return _NO_DEFAULT
+
+
+_NO_DEFAULT = object()
+
+
+def differences(actual, expected, path: str = '') -> List[str]:
+    """The paths (``model.student.weightnet``) where two resolved values
+    differ, each with both values.
+
+    A key that ``actual`` gains with the value it defaults to anyway (a data
+    loader's ``drop_last`` / ``persistent_workers``, a synthetic dataset's
+    ``seed``, which a config takes from a dataset base that spells them
+    out) builds the same object and is no difference.
+    """
+    if isinstance(actual, dict) and isinstance(expected, dict):
+        out = []
+        for key in sorted(set(actual) | set(expected)):
+            sub = f'{path}.{key}' if path else key
+            if key not in expected:
+                if actual[key] != _default_of(actual, key):
+                    out.append(f'{sub}: added ({actual[key]!r})')
+            elif key not in actual:
+                out.append(f'{sub}: missing (pinned {expected[key]!r})')
+            else:
+                out += differences(actual[key], expected[key], sub)
+        return out
+    if (isinstance(actual, list) and isinstance(expected, list)
+            and len(actual) == len(expected)):
+        return [d for i, (a, e) in enumerate(zip(actual, expected))
+                for d in differences(a, e, f'{path}[{i}]')]
+    return [] if actual == expected else [
+        f'{path}: {actual!r}, pinned {expected!r}']
+
+
 def _load_expected() -> Dict[str, Dict]:
     with open(EXPECTED) as f:
         return json.load(f)
@@ -62,11 +108,23 @@ def test_every_config_is_pinned():
 
 @pytest.mark.parametrize('name', config_names())
 def test_resolved_config_is_pinned(name):
-    expected = _load_expected()[name]
-    actual = resolve(name)
-    assert sorted(actual) == sorted(expected), name
-    for key in expected:
-        assert actual[key] == expected[key], f'{name}: {key} differs'
+    diff = differences(resolve(name), _load_expected()[name])
+    assert not diff, f'{name}:\n' + '\n'.join(diff)
+
+
+def test_differences_catch_a_lost_override():
+    pinned = _load_expected()['demo/kd_hint.py']
+    lost = resolve('demo/kd_hint.py')
+    lost['model']['student']['weightnet'] = 16  # the base model's value
+    lost['train_dataloader']['drop_last'] = True  # not the default
+    lost['val_dataloader']['dataset']['seed'] = 1  # not the default
+    del lost['model']['distill_losses'][0]['loss_weight']
+    assert differences(lost, pinned) == [
+        "model.distill_losses[0].loss_weight: missing (pinned 0.3)",
+        'model.student.weightnet: 16, pinned 4',
+        'train_dataloader.drop_last: added (True)',
+        'val_dataloader.dataset.seed: added (1)',
+    ]
 
 
 def test_readme_kd_example_is_a_config():
