@@ -1,7 +1,6 @@
 """Runner hooks of bpfn; each module registers its hooks in HOOKS."""
 from .ail_error_range_hook import AILErrorRangeHook
 from .eval_progress_hook import EvalProgressHook
-from .fault_injection_hook import FaultInjectionHook
 from .fitnets_stage_hook import FitNetsStageHook
 from .flow_visualization_hook import FlowVisualizationHook
 from .graceful_stop_hook import (GracefulStopHook, TrainingInterrupted,
@@ -16,11 +15,10 @@ from .teacher_sync_hook import TeacherSyncHook, teacher_digest
 from .training_summary_hook import TrainingSummaryHook
 
 __all__ = [
-    'AILErrorRangeHook', 'EvalProgressHook', 'FaultInjectionHook',
-    'FitNetsStageHook', 'FlowVisualizationHook', 'GracefulStopHook',
-    'TrainingInterrupted', 'graceful_worker_init_fn', 'KDWeightScheduleHook',
-    'kd_weight_factor', 'NonFiniteLossHook', 'NonFinitePredictionHook',
-    'RNGStateHook', 'get_rng_state', 'set_rng_state', 'RunHeaderHook',
-    'SafeCheckpointHook', 'TeacherSyncHook', 'teacher_digest',
-    'TrainingSummaryHook'
+    'AILErrorRangeHook', 'EvalProgressHook', 'FitNetsStageHook',
+    'FlowVisualizationHook', 'GracefulStopHook', 'TrainingInterrupted',
+    'graceful_worker_init_fn', 'KDWeightScheduleHook', 'kd_weight_factor',
+    'NonFiniteLossHook', 'NonFinitePredictionHook', 'RNGStateHook',
+    'get_rng_state', 'set_rng_state', 'RunHeaderHook', 'SafeCheckpointHook',
+    'TeacherSyncHook', 'teacher_digest', 'TrainingSummaryHook'
 ]
