@@ -1,6 +1,9 @@
-"""Helpers shared by the tests: a tiny synthetic config and tool runner."""
+"""Helpers shared by the tests: a tiny synthetic config, a tool runner and
+brute-force references of the point ops."""
 import os.path as osp
 
+import torch
+from torch import Tensor
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
@@ -36,6 +39,8 @@ default_hooks = dict(logger=dict(interval=1),
 custom_hooks = [dict(type='NonFiniteLossHook'), dict(type='RNGStateHook'),
                 dict(type='FaultInjectionHook')]
 randomness = dict(seed=1, deterministic=True)
+# FaultInjectionHook is test-only (tests/bpfn_test_hooks.py).
+custom_imports = dict(imports=['bpfn_test_hooks'], allow_failed_imports=False)
 '''
 
 
@@ -61,3 +66,42 @@ def run_tool(script: str, *args: str, env: dict = None,
     return subprocess.run(
         [sys.executable, osp.join(REPO, 'tools', script), *args],
         env=full_env, capture_output=True, text=True, timeout=timeout)
+
+
+def knn_brute_force(k: int, ref: Tensor, query: Tensor) -> Tensor:
+    """Reference kNN on ``((a - b) ** 2).sum(-1)`` with a full, stable sort.
+
+    Args:
+        k (int): Neighbours per query, ``K``.
+        ref (Tensor): Reference points, shape (B, M, 3).
+        query (Tensor): Query points, shape (B, S, 3).
+
+    Returns:
+        Tensor: Indices into M, shape (B, S, K), nearest first (ties in
+        index order).
+    """
+    dist = ((query.unsqueeze(2) - ref.unsqueeze(1))**2).sum(-1)
+    return torch.sort(dist, dim=-1, stable=True)[1][..., :k]
+
+
+def furthest_point_sample_brute_force(xyz: Tensor,
+                                      num_samples: int) -> Tensor:
+    """Readable per-cloud reference of furthest point sampling.
+
+    Args:
+        xyz (Tensor): Points, shape (B, N, 3).
+        num_samples (int): Number of points to pick, ``S``.
+
+    Returns:
+        Tensor: Indices into N, shape (B, S), starting at point 0.
+    """
+    out = []
+    for cloud in xyz:
+        chosen = [0]
+        dist = torch.full((cloud.shape[0], ), 1e10, dtype=cloud.dtype)
+        for _ in range(num_samples - 1):
+            step = ((cloud - cloud[chosen[-1]])**2).sum(-1)
+            dist = torch.minimum(dist, step)
+            chosen.append(int(torch.argmax(dist)))
+        out.append(torch.tensor(chosen))
+    return torch.stack(out)

@@ -1,11 +1,18 @@
 """Shared test fixtures."""
+import os
 from pathlib import Path
 
+import bpfn_test_hooks  # noqa: F401 (registers the test-only hooks)
 import pytest
 import torch
 from bpfn_test_utils import run_tool, write_tiny_config
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+TESTS_DIR = Path(__file__).resolve().parent
+# The tools the tests run in subprocesses inherit this environment; the
+# tiny config's custom_imports finds bpfn_test_hooks on their path.
+os.environ['PYTHONPATH'] = os.pathsep.join(
+    [p for p in (os.environ.get('PYTHONPATH'), str(TESTS_DIR)) if p])
 REFERENCE_FILE = REPO_ROOT.parent / 'shared' / 'fixtures' / 'bpfn_reference.pt'
 
 

@@ -524,7 +524,8 @@ class BPFNRunner(Runner):
         Takes the arguments of :meth:`mmengine.runner.Runner.save_checkpoint`.
         Between writing the temp file and renaming it, hooks'
         ``after_write_checkpoint(runner, tmp_path, filepath)`` methods are
-        called (used by ``FaultInjectionHook``).
+        called (the test suite's fault injection cuts a write short
+        there).
 
         Args:
             out_dir (str): Folder of the checkpoint.

@@ -109,20 +109,6 @@ def _fps_torch(coords: Tensor, num_samples: int) -> Tensor:
     return torch.stack(chosen, dim=1)
 
 
-def furthest_point_sample_brute_force(xyz: Tensor,
-                                      num_samples: int) -> Tensor:
-    """Readable per-sample reference implementation (for tests)."""
-    out = []
-    for cloud in xyz:
-        chosen = [0]
-        dist = torch.full((cloud.shape[0], ), 1e10, dtype=cloud.dtype)
-        for _ in range(num_samples - 1):
-            dist = torch.minimum(dist, ((cloud - cloud[chosen[-1]])**2).sum(-1))
-            chosen.append(int(torch.argmax(dist)))
-        out.append(torch.tensor(chosen))
-    return torch.stack(out)
-
-
 @torch.no_grad()
 def furthest_point_sample_reference(xyz: Tensor, num_samples: int) -> Tensor:
     """The plain loop of the original operator, vectorised over the batch.

@@ -631,12 +631,6 @@ def knn_reference(k: int, ref: Tensor, query: Tensor) -> Tuple[Tensor, Tensor]:
     return idx, values
 
 
-def knn_brute_force(k: int, ref: Tensor, query: Tensor) -> Tensor:
-    """Reference kNN on ``((a - b) ** 2).sum(-1)`` with a full sort (tests)."""
-    dist = ((query.unsqueeze(2) - ref.unsqueeze(1))**2).sum(-1)
-    return torch.sort(dist, dim=-1, stable=True)[1][..., :k]
-
-
 def self_knn(k: int, xyz: Tensor,
              max_elements: Optional[int] = None) -> Tensor:
     """``knn(k, xyz, xyz)``: neighbours of each point within its own cloud."""

@@ -4,13 +4,10 @@
 # validation). Also on several processes (tools/dist_train.sh): the wrapper
 # runs the meta step on every rank with the teacher's gradients all-reduced,
 # and TeacherSyncHook stops the run if the ranks' teachers ever differ.
-_base_ = ['./bpfn_synthetic.py']
+_base_ = ['./bpfn_synthetic_kd.py']
 model = dict(
-    _delete_=True,
     type='MetaSceneFlowDistiller',
-    student=dict(_base_.model, weightnet=4),
-    teacher=_base_.model,
-    teacher_ckpt='resources/bpfn_synthetic_teacher.pth',
+    student=dict(weightnet=4),
     teacher_optimizer=dict(type='Adam', lr=1e-5),
     first_order=False,
     distill_losses=[dict(type='OutputKDLoss', loss_weight=0.3)])

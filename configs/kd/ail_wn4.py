@@ -4,15 +4,11 @@
 # teacher where its squared error e is low, e_min / e_max over the training
 # set (Saputra et al. 2019).
 _base_ = [
-    '../_base_/models/bpfn.py', '../_base_/datasets/ft3d_kitti_test.py',
+    '../_base_/models/bpfn_kd.py', '../_base_/datasets/ft3d_kitti_test.py',
     '../_base_/schedules/adam_560e.py', '../_base_/default_runtime.py'
 ]
 model = dict(
-    _delete_=True,
-    type='SceneFlowDistiller',
-    student=dict(_base_.model, weightnet=4),
-    teacher=_base_.model,
-    teacher_ckpt='checkpoints/bpfn_ft3d.pth',
+    student=dict(weightnet=4),
     distill_losses=[dict(type='AILLoss', loss_weight=0.5)])
 # e_min / e_max of the teacher's errors over the training set, measured
 # before the first epoch (cached in the work dir and the checkpoints).

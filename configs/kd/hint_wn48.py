@@ -1,16 +1,4 @@
 # Hint KD (gamma 0.3) of the WN48 student (C_mid 4 on the three finest
 # resolutions, 8 on the two coarsest). Loads with bpfn-wn48_ft3d.py.
-_base_ = [
-    '../_base_/models/bpfn.py', '../_base_/datasets/ft3d_kitti_test.py',
-    '../_base_/schedules/adam_560e.py', '../_base_/default_runtime.py'
-]
-model = dict(
-    _delete_=True,
-    type='SceneFlowDistiller',
-    student=dict(_base_.model, weightnet=[4, 4, 4, 8, 8]),
-    teacher=_base_.model,
-    teacher_ckpt='checkpoints/bpfn_ft3d.pth',
-    distill_losses=[
-        dict(type='HintLoss', student='cross2.embedding_12',
-             teacher='cross2.embedding_12', loss_weight=0.3)
-    ])
+_base_ = ['./hint_wn4.py']
+model = dict(student=dict(weightnet=[4, 4, 4, 8, 8]))

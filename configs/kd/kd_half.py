@@ -3,13 +3,9 @@
 # checkpoint of configs/bpfn/bpfn_ft3d.py or the original BPF file). The
 # saved checkpoints load with configs/bpfn/bpfn-half_ft3d.py.
 _base_ = [
-    '../_base_/models/bpfn.py', '../_base_/datasets/ft3d_kitti_test.py',
+    '../_base_/models/bpfn_kd.py', '../_base_/datasets/ft3d_kitti_test.py',
     '../_base_/schedules/adam_560e.py', '../_base_/default_runtime.py'
 ]
 model = dict(
-    _delete_=True,
-    type='SceneFlowDistiller',
-    student=dict(_base_.model, width_mult=0.5),  # = bpfn-half_ft3d.py
-    teacher=_base_.model,
-    teacher_ckpt='checkpoints/bpfn_ft3d.pth',
+    student=dict(width_mult=0.5),  # = bpfn-half_ft3d.py
     distill_losses=[dict(type='OutputKDLoss', loss_weight=0.3)])

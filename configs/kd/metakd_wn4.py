@@ -6,15 +6,12 @@
 # On several processes (tools/dist_train.sh) MetaDistillerDDP runs the meta
 # step on every rank with the teacher's gradients all-reduced.
 _base_ = [
-    '../_base_/models/bpfn.py', '../_base_/datasets/ft3d_kitti_test.py',
+    '../_base_/models/bpfn_kd.py', '../_base_/datasets/ft3d_kitti_test.py',
     '../_base_/schedules/adam_560e.py', '../_base_/default_runtime.py'
 ]
 model = dict(
-    _delete_=True,
     type='MetaSceneFlowDistiller',
-    student=dict(_base_.model, weightnet=4),
-    teacher=_base_.model,
-    teacher_ckpt='checkpoints/bpfn_ft3d.pth',
+    student=dict(weightnet=4),
     teacher_optimizer=dict(type='Adam', lr=1e-5),
     first_order=False,  # True: finite-difference approximation, less memory
     distill_losses=[dict(type='OutputKDLoss', loss_weight=0.3)])

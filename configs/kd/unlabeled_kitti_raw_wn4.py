@@ -21,16 +21,12 @@
 #
 # Its synthetic twin, which runs without data: configs/demo/kd_unlabeled.py.
 _base_ = [
-    '../_base_/models/bpfn.py', '../_base_/datasets/ft3d_kitti_test.py',
+    '../_base_/models/bpfn_kd.py', '../_base_/datasets/ft3d_kitti_test.py',
     '../_base_/datasets/kitti_raw_unlabeled.py',
     '../_base_/schedules/adam_560e.py', '../_base_/default_runtime.py'
 ]
 model = dict(
-    _delete_=True,
-    type='SceneFlowDistiller',
-    student=dict(_base_.model, weightnet=4),
-    teacher=_base_.model,
-    teacher_ckpt='checkpoints/bpfn_ft3d.pth',
+    student=dict(weightnet=4),
     distill_losses=[dict(type='OutputKDLoss', loss_weight=0.3)],
     # PointPWC-Net's terms and weights; on the unlabelled samples only
     # (self_supervised_on='all' adds them on the FT3D samples too).

@@ -1,11 +1,11 @@
-import pytest
-import torch
-
 import importlib
 
+import pytest
+import torch
+from bpfn_test_utils import furthest_point_sample_brute_force
+
 from bpfn.ops import furthest_point_sample, reference_algorithms
-from bpfn.ops.furthest_point_sample import (
-    furthest_point_sample_brute_force, furthest_point_sample_reference)
+from bpfn.ops.furthest_point_sample import furthest_point_sample_reference
 
 fps_module = importlib.import_module('bpfn.ops.furthest_point_sample')
 

@@ -1,10 +1,10 @@
 import pytest
 import torch
+from bpfn_test_utils import knn_brute_force
 
 from bpfn.ops import (gather_points, group_points, knn, reference_algorithms,
                       square_distance)
-from bpfn.ops.knn import (_k_smallest, knn_blocked, knn_brute_force,
-                          knn_dense, knn_reference)
+from bpfn.ops.knn import _k_smallest, knn_blocked, knn_dense, knn_reference
 from bpfn.ops.point_blocks import reuse_point_blocks
 
 

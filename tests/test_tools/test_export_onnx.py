@@ -19,15 +19,15 @@ pytest.importorskip(
     'onnxruntime', reason='the parity check needs the optional package '
     'onnxruntime (requirements/optional.txt)')
 
+from bpfn_test_utils import (furthest_point_sample_brute_force,  # noqa: E402
+                             knn_brute_force)
+
 from bpfn.apis import init_model  # noqa: E402
 from bpfn.apis.export import (FlowExportWrapper,  # noqa: E402
                               audited_default_flows, custom_domains,
                               flow_errors, onnx_flows, onnx_session,
                               reference_flows)
 from bpfn.ops import export_algorithms, furthest_point_sample, knn  # noqa
-from bpfn.ops.furthest_point_sample import \
-    furthest_point_sample_brute_force  # noqa: E402
-from bpfn.ops.knn import knn_brute_force  # noqa: E402
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SCRIPT = osp.join(REPO, 'tools', 'deployment', 'export_onnx.py')

@@ -1,4 +1,10 @@
-"""Kill or signal the training process at chosen points, for crash tests."""
+"""Test-only runner hooks, registered in bpfn's HOOKS when imported.
+
+``tests/conftest.py`` imports this module for the tests that build runners
+in the test process; the tiny config of ``bpfn_test_utils.py`` names it in
+``custom_imports`` for the tools the tests run in subprocesses (the
+conftest puts this folder on their ``PYTHONPATH``).
+"""
 import fnmatch
 import os
 import os.path as osp
@@ -11,7 +17,8 @@ from bpfn.registry import HOOKS
 
 @HOOKS.register_module()
 class FaultInjectionHook(Hook):
-    """Kill or signal the process where environment variables say.
+    """Kill or signal the training process where environment variables
+    say, for crash tests.
 
     Does nothing unless a variable is set, so it can stay in test configs.
     Used to check that a killed or stopped run resumes exactly and that no
