@@ -14,9 +14,7 @@ from ..losses import (BaseFeatureDistillLoss, BaseOutputDistillLoss,
 from .labeled_batches import (gt_targets_or_zeros, labeled_samples,
                               select_samples)
 from .recorder import FeatureRecorder, RecorderManager
-
-#: Which samples the self-supervised losses train on.
-SELF_SUPERVISED_ON = ('unlabeled', 'all')
+from .self_supervised_terms import SelfSupervisedTerms
 _DRY_RUN_POINTS = 256
 
 
@@ -193,8 +191,8 @@ class SceneFlowDistiller(BaseModel):
                 taps['student'].setdefault(s, f'{field}.student')
                 taps['teacher'].setdefault(t, f'{field}.teacher')
             self.pairs.append(pairs)
-        self._build_self_supervised(self_supervised_losses,
-                                    self_supervised_on)
+        self.self_supervised_losses = SelfSupervisedTerms(
+            self_supervised_losses, self_supervised_on)
         #: Messages about unlabelled samples already logged (once each).
         self._said: set = set()
         #: FitNets stage 1: train on the feature losses alone.
@@ -209,32 +207,6 @@ class SceneFlowDistiller(BaseModel):
             self._dry_run(adapter_cfgs)
 
     # ------------------------------------------------------------------
-    def _build_self_supervised(self, cfgs: Sequence[dict], on: str) -> None:
-        """Build ``self_supervised_losses``; check each entry and ``on``."""
-        if on not in SELF_SUPERVISED_ON:
-            raise ValueError(f'model.self_supervised_on must be one of '
-                             f'{SELF_SUPERVISED_ON}, got {on!r}')
-        self.self_supervised_on = on
-        self.self_supervised_losses = nn.ModuleList()
-        for i, cfg in enumerate(cfgs):
-            field = f'model.self_supervised_losses[{i}]'
-            loss = MODELS.build(dict(cfg))
-            if not isinstance(loss, BaseSelfSupervisedLoss):
-                raise ValueError(
-                    f'{field}: {type(loss).__name__} is not a '
-                    'self-supervised loss (ChamferLoss, SmoothnessLoss, '
-                    'LaplacianLoss); distillation losses go in '
-                    'model.distill_losses')
-            if any(type(other) is type(loss)
-                   for other in self.self_supervised_losses):
-                raise ValueError(f'{field}: a second {type(loss).__name__}; '
-                                 'give each self-supervised loss once')
-            self.self_supervised_losses.append(loss)
-
-    def _self_supervised_name(self, index: int) -> str:
-        loss = self.self_supervised_losses[index]
-        return 'loss_' + type(loss).__name__.replace('Loss', '').lower()
-
     @staticmethod
     def _names(names: Union[str, Sequence[str], None],
                field: str) -> List[str]:
@@ -382,42 +354,8 @@ class SceneFlowDistiller(BaseModel):
                                     labeled=labeled)
             else:
                 losses[name] = self._feature_loss(i)
-        losses.update(self.self_supervised_loss(s_out, labeled))
+        losses.update(self.self_supervised_losses(s_out, labeled))
         return losses
-
-    def self_supervised_loss(self, s_out: dict,
-                             labeled: Tensor) -> Dict[str, Tensor]:
-        """The self-supervised terms on their samples.
-
-        Each term is its loss (a mean over samples) on the unlabelled
-        samples (``self_supervised_on='unlabeled'``) or on all of them
-        (``'all'``); 0 when the batch has none of those.
-
-        Args:
-            s_out (dict): Student outputs of ``extract`` (``pc1``, ``pc2``
-                (B, N_l, 3) and ``flows`` (B, N_l, 3) per level).
-            labeled (Tensor): Which samples have ground truth (B,) bool.
-
-        Returns:
-            dict: One ``loss_<type>`` per self-supervised loss.
-        """
-        if not len(self.self_supervised_losses):
-            return {}
-        flows = s_out['flows']
-        rows = labeled.to(flows[0].device)
-        rows = ~rows if self.self_supervised_on == 'unlabeled' else \
-            torch.ones_like(rows)
-        names = [self._self_supervised_name(i)
-                 for i in range(len(self.self_supervised_losses))]
-        if not bool(rows.any()):
-            zero = flows[0].new_zeros(())
-            return {name: zero for name in names}
-        chosen = s_out if bool(rows.all()) else select_samples(
-            dict(pc1=s_out['pc1'], pc2=s_out['pc2'], flows=flows), rows)
-        levels = len(flows)
-        pc1, pc2 = chosen['pc1'][:levels], chosen['pc2'][:levels]
-        return {name: loss(pc1, pc2, chosen['flows'])
-                for name, loss in zip(names, self.self_supervised_losses)}
 
     def _say_once(self, key: str, message: str) -> None:
         """Log ``message`` the first time ``key`` comes up."""
@@ -598,7 +536,8 @@ class SceneFlowDistiller(BaseModel):
         if len(self.self_supervised_losses):
             parts.append('the self-supervised terms use '
                          + ('the unlabelled samples' if
-                            self.self_supervised_on == 'unlabeled' else
+                            self.self_supervised_losses.on == 'unlabeled'
+                            else
                             'every sample'))
         self._say_once(
             'mixed', 'batches with samples without ground truth: '
@@ -643,8 +582,7 @@ class SceneFlowDistiller(BaseModel):
         out = dict(loss_gt=zero)
         for i in range(len(self.distill_losses)):
             out[self._loss_name(i)] = losses.get(self._loss_name(i), zero)
-        for i in range(len(self.self_supervised_losses)):
-            out[self._self_supervised_name(i)] = zero
+        out.update(self.self_supervised_losses.zeros(zero))
         return out
 
     def loss(self, inputs: dict,
@@ -684,5 +622,5 @@ class SceneFlowDistiller(BaseModel):
             self._say_once(
                 'kd_off', 'every distillation weight is 0 (KD switched '
                 'off): the samples without ground truth now get no loss')
-        losses.update(self.self_supervised_loss(s_out, labeled))
+        losses.update(self.self_supervised_losses(s_out, labeled))
         return losses
