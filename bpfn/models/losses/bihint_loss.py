@@ -53,13 +53,9 @@ class BiHintLoss(HintLoss):
 
     def check_taps(self, student: List[str], teacher: List[str],
                    field: str) -> None:
-        """Refuse names that are not both directions of cross layers.
-
-        Args:
-            student (list[str]): Student module names of the entry.
-            teacher (list[str]): Teacher module names, pair by pair.
-            field (str): Config field of the entry, for messages.
-        """
+        """Refuse names that are not both directions of cross layers
+        (arguments as
+        :meth:`~bpfn.models.losses.BaseFeatureDistillLoss.check_taps`)."""
         for role, names in (('student', student), ('teacher', teacher)):
             layers: Dict[str, Set[str]] = {}
             for name in names:

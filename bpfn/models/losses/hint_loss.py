@@ -74,17 +74,10 @@ class HintLoss(BaseFeatureDistillLoss):
 
     def forward(self, student_feats: Sequence[Tensor],
                 teacher_feats: Sequence[Tensor]) -> Tensor:
-        """``loss_weight`` times the sum of :func:`hint_loss` over pairs.
-
-        Args:
-            student_feats (Sequence[Tensor]): Adapted student features,
-                (B, C, N) per pair.
-            teacher_feats (Sequence[Tensor]): Teacher features, (B, C, N)
-                per pair.
-
-        Returns:
-            Tensor: Scalar loss.
-        """
+        """``loss_weight`` times the sum of :func:`hint_loss` over pairs
+        (arguments as
+        :meth:`~bpfn.models.losses.BaseFeatureDistillLoss.forward`: features
+        (B, C, N) per pair)."""
         total = sum(hint_loss(s, t, self.reduction)
                     for s, t in zip(student_feats, teacher_feats))
         return self.loss_weight * total
