@@ -114,6 +114,17 @@ class PointConv(nn.Module):
         # contiguous: one gather of whole rows per neighbourhood.
         table = torch.cat([xyz, feats.transpose(1, 2)], dim=-1)  # B,N,3+C
         mid = self.weightnet.out_channels
+        # With few weight-net channels the products come out (W, C) per
+        # centre; the linear layer then takes them in that order, its
+        # weight reordered once per call (see _weight_mid_major), which
+        # saves a copy of the aggregates. A linear layer with hooks (a
+        # distillation tap) runs as its module, on (C, W) aggregates.
+        linear = self.linear
+        mid_major = (mid < MIN_WIDE_MID and isinstance(linear, nn.Linear)
+                     and not (linear._forward_hooks
+                              or linear._forward_pre_hooks))
+        if mid_major:
+            weight = self._weight_mid_major(mid)
         # Chunks of centres keep the (B, chunk, K, C) tensors in cache;
         # every centre is computed as on the whole cloud.
         per_point = batch * idx.shape[-1] * table.shape[-1]
@@ -137,9 +148,14 @@ class PointConv(nn.Module):
                 rel_xyz = rel_xyz.detach()  # no gradient to send back
             weights = self.weightnet(rel_xyz)  # B,n,K,W
             agg = torch.cat([
-                self._weighted_sum(grouped[:, sub], weights[:, sub], mid)
+                self._weighted_sum(grouped[:, sub], weights[:, sub], mid,
+                                   mid_major)
                 for sub in point_chunks(grouped.shape[1], 1, MAX_PRODUCTS)
-            ], dim=1)  # B,n,C,W
+            ], dim=1)  # B,n,C,W (B,n,W,C when mid_major)
+            if mid_major:
+                out.append(F.linear(agg.reshape(batch, agg.shape[1], -1),
+                                    weight, self.linear.bias))
+                continue
             if isinstance(self.linear, nn.Linear):
                 agg = agg.reshape(batch, agg.shape[1], -1)
             out.append(self.linear(agg))
@@ -151,16 +167,25 @@ class PointConv(nn.Module):
         # A (B, C_out, S) view of the channel-last map.
         return F.leaky_relu(out, LEAKY_RATE).transpose(1, 2)
 
+    def _weight_mid_major(self, mid: int) -> Tensor:
+        """The linear weight (C_out, C * W) with its inputs reordered
+        W-major, (C_out, W * C), for aggregates flattened from (W, C)."""
+        weight = self.linear.weight
+        out_channels, width = weight.shape
+        return weight.view(out_channels, width // mid, mid).transpose(
+            1, 2).reshape(out_channels, width)
+
     @staticmethod
-    def _weighted_sum(grouped: Tensor, weights: Tensor, mid: int) -> Tensor:
+    def _weighted_sum(grouped: Tensor, weights: Tensor, mid: int,
+                      mid_major: bool = False) -> Tensor:
         """Per centre, grouped^T @ weights: (B, n, K, C) x (B, n, K, W) ->
-        (B, n, C, W)."""
+        (B, n, C, W), or its transpose (B, n, W, C) with ``mid_major``."""
         if mid >= MIN_WIDE_MID:
             return torch.matmul(grouped.transpose(2, 3), weights)
         # With few weight channels the product is much faster with them as
         # rows; the transpose back is a small copy.
-        return torch.matmul(weights.transpose(2, 3),
-                            grouped).transpose(2, 3)
+        product = torch.matmul(weights.transpose(2, 3), grouped)
+        return product if mid_major else product.transpose(2, 3)
 
     def aggregate_reference(self, xyz: Tensor, new_xyz: Tensor,
                             feats: Tensor, idx: Tensor) -> Tensor:

@@ -85,3 +85,21 @@ def test_chunks_and_product_batches_change_nothing(monkeypatch):
         monkeypatch.setattr(pointconv_module, 'MAX_PRODUCTS', 3)
         chunked = layer(xyz, feats)
     torch.testing.assert_close(whole, chunked, rtol=1e-6, atol=1e-6)
+
+
+def test_hooked_linear_runs_as_its_module():
+    """With few weight-net channels the linear layer takes (W, C)-ordered
+    aggregates through a reordered weight; a hook on it (a distillation
+    tap) makes it run as its module instead, with the same results."""
+    torch.manual_seed(0)
+    layer = PointConv(7, 13, 9, 4)
+    xyz, feats = _cloud(4)
+    plain, plain_grads = _run(layer, xyz, feats, False, True)
+    seen = []
+    handle = layer.linear.register_forward_hook(
+        lambda m, a, o: seen.append(tuple(a[0].shape)))
+    hooked, hooked_grads = _run(layer, xyz, feats, False, True)
+    handle.remove()
+    assert seen == [(2, 150, 13 * 4)]
+    torch.testing.assert_close(hooked, plain, rtol=1e-5, atol=1e-5)
+    assert_gradients_close(hooked_grads, plain_grads)
