@@ -1,6 +1,8 @@
-"""Helpers shared by the tests: a tiny synthetic config, a tool runner and
-brute-force references of the point ops."""
+"""Helpers shared by the tests: a tiny synthetic config, a tool runner, a
+script importer and brute-force references of the point ops."""
+import importlib.util
 import os.path as osp
+from types import ModuleType
 
 import torch
 from torch import Tensor
@@ -52,6 +54,14 @@ def write_tiny_config(folder, epochs: int = 2, nval: int = 4) -> str:
             base=osp.join(REPO, 'configs', '_base_'), epochs=epochs,
             nval=nval))
     return path
+
+
+def load_script(path: str, name: str) -> ModuleType:
+    """Import a script (a tool, the demo) from its file as module ``name``."""
+    spec = importlib.util.spec_from_file_location(name, str(path))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def run_tool(script: str, *args: str, env: dict = None,

@@ -1,11 +1,12 @@
 """Tests of demo/flow_demo.py: readers, errors and a full small run."""
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from mmengine.registry import init_default_scope
+
+from bpfn_test_utils import load_script
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEMO = REPO_ROOT / 'demo' / 'flow_demo.py'
@@ -14,10 +15,7 @@ MODEL_BASE = REPO_ROOT / 'configs' / '_base_' / 'models' / 'bpfn.py'
 
 @pytest.fixture(scope='module')
 def demo():
-    spec = importlib.util.spec_from_file_location('flow_demo', DEMO)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(DEMO, 'flow_demo')
 
 
 def cloud(n: int = 512, seed: int = 0) -> np.ndarray:

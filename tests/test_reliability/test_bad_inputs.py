@@ -1,6 +1,5 @@
 """Bad-input catalogue: every bad file, array, config or checkpoint fails
 early with a message that names the culprit and what was expected."""
-import importlib.util
 import os
 import os.path as osp
 import re
@@ -19,7 +18,7 @@ from bpfn.apis.inference import inference_flow, init_model
 from bpfn.datasets import KITTI, FlyingThings3D, load_cloud, validate_cloud
 from bpfn.registry import MODELS
 from bpfn.utils import CheckpointError, load_model_weights
-from bpfn_test_utils import REPO, write_tiny_config
+from bpfn_test_utils import REPO, load_script, write_tiny_config
 
 #: A teacher-shaped tiny BiPointFlowNet (first level samples 128 points).
 TINY: Dict = dict(
@@ -409,11 +408,7 @@ def test_truncated_checkpoint_is_reported_by_name(tmp_path, teacher_ckpt,
 
 # 15. tools/train.py --resume without a checkpoint ------------------------
 def _train_main():
-    spec = importlib.util.spec_from_file_location(
-        'bpfn_train_tool', osp.join(REPO, 'tools', 'train.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.main
+    return load_script(osp.join(REPO, 'tools', 'train.py'), 'bpfn_train_tool').main
 
 
 def test_resume_in_empty_work_dir_names_the_dir(tmp_path):

@@ -1,7 +1,6 @@
 """Bad-input catalogue, checkpoints and work dirs: a corrupt, altered,
 wrongly typed or mismatched checkpoint, a stale pointer or a work dir in
 use fails on every path with a message naming the file and the problem."""
-import importlib.util
 import json
 import os
 import os.path as osp
@@ -25,7 +24,7 @@ from bpfn.registry import MODELS
 from bpfn.utils import (CheckpointError, WorkDirLock, WorkDirLockedError,
                         find_latest_checkpoint, load_checkpoint_file,
                         load_model_weights)
-from bpfn_test_utils import REPO, write_tiny_config
+from bpfn_test_utils import REPO, load_script, write_tiny_config
 
 #: The network of tests/bpfn_test_utils.py's tiny config.
 TINY: Dict = dict(
@@ -49,11 +48,7 @@ def _build(cfg: Dict) -> torch.nn.Module:
 
 def _tool(*parts: str):
     path = osp.join(REPO, 'tools', *parts)
-    spec = importlib.util.spec_from_file_location(
-        'bpfn_tool_' + parts[-1][:-3], path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(path, 'bpfn_tool_' + parts[-1][:-3])
 
 
 def alter(src: str, dst: str) -> str:

@@ -1,7 +1,6 @@
 """Bad-input catalogue, configs and results: a mistyped ``--cfg-options``
 key, a bad numeric model argument or a non-finite result stops with a
 message naming the key, field, dataset or metric."""
-import importlib.util
 import json
 import math
 import os.path as osp
@@ -17,7 +16,7 @@ from bpfn.apis.testing import non_finite_results
 from bpfn.registry import MODELS
 from bpfn.utils import atomic_write_json, load_checkpoint_file
 from bpfn.utils.tool_utils import ConfigError, check_cfg_options
-from bpfn_test_utils import REPO, write_tiny_config
+from bpfn_test_utils import REPO, load_script, write_tiny_config
 
 TINY: Dict = dict(
     type='BiPointFlowNet',
@@ -31,11 +30,7 @@ TINY: Dict = dict(
 
 
 def _tool(name: str):
-    spec = importlib.util.spec_from_file_location(
-        f'bpfn_tool_{name[:-3]}', osp.join(REPO, 'tools', name))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(osp.join(REPO, 'tools', name), f'bpfn_tool_{name[:-3]}')
 
 
 def _exit_message(tool: str, argv) -> str:

@@ -2,7 +2,6 @@
 pickle that would run code on loading is refused everywhere by default."""
 import builtins
 import collections
-import importlib.util
 import os.path as osp
 import pickle
 from dataclasses import dataclass
@@ -19,7 +18,7 @@ from bpfn.apis.inference import init_model
 from bpfn.registry import MODELS
 from bpfn.utils import (CheckpointError, load_checkpoint_file,
                         load_model_weights)
-from bpfn_test_utils import REPO, write_tiny_config
+from bpfn_test_utils import REPO, load_script, write_tiny_config
 
 TINY = dict(
     type='BiPointFlowNet',
@@ -110,10 +109,7 @@ def test_init_model_and_teacher_refuse_code(tmp_path):
 def test_test_tool_refuses_code_and_explains_unsafe_load(tmp_path):
     path, marker = _malicious_checkpoint(tmp_path)
     config = write_tiny_config(tmp_path)
-    spec = importlib.util.spec_from_file_location(
-        'bpfn_test_tool', osp.join(REPO, 'tools', 'test.py'))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_script(osp.join(REPO, 'tools', 'test.py'), 'bpfn_test_tool')
     with pytest.raises(SystemExit) as info:
         tool.main([config, path, '--work-dir', str(tmp_path / 'work')])
     _assert_refusal(str(info.value.code), path, 'error: ')

@@ -1,19 +1,17 @@
 """Tests of tools/analysis_tools/analyze_logs.py."""
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
+
+from bpfn_test_utils import load_script
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TOOL = REPO_ROOT / 'tools' / 'analysis_tools' / 'analyze_logs.py'
 
 
 def load_tool():
-    spec = importlib.util.spec_from_file_location('analyze_logs', TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(TOOL, 'analyze_logs')
 
 
 def write_log(work_dir: Path, scale: float) -> Path:

@@ -1,9 +1,10 @@
 """Tests of tools/analysis_tools/benchmark.py and gpu_check.py."""
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
+
+from bpfn_test_utils import load_script
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TOOLS = REPO_ROOT / 'tools' / 'analysis_tools'
@@ -17,10 +18,7 @@ model = dict(type='BiPointFlowNet', num_points=[128, 64, 32, 16],
 
 
 def load(name):
-    spec = importlib.util.spec_from_file_location(name, TOOLS / f'{name}.py')
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(TOOLS / f'{name}.py', name)
 
 
 def test_compare_reference_prints_both_paths_and_ratios(tmp_path, capsys):

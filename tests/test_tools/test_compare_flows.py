@@ -1,20 +1,18 @@
 """Tests of tools/analysis_tools/compare_flows.py."""
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+from bpfn_test_utils import load_script
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TOOL = REPO_ROOT / 'tools' / 'analysis_tools' / 'compare_flows.py'
 
 
 def load_tool():
-    spec = importlib.util.spec_from_file_location('compare_flows', TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(TOOL, 'compare_flows')
 
 
 def reference_epe(config: str, ckpt: str, num: int) -> list:

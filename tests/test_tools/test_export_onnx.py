@@ -4,7 +4,6 @@ A small network (its config written to a temporary folder) is exported at
 256 points; onnxruntime must give bpfn's flows within the fixture
 tolerance, also at another batch size, with standard ONNX operators only.
 """
-import importlib.util
 import os.path as osp
 import warnings
 
@@ -20,7 +19,7 @@ pytest.importorskip(
     'onnxruntime (requirements/optional.txt)')
 
 from bpfn_test_utils import (furthest_point_sample_brute_force,  # noqa: E402
-                             knn_brute_force)
+                             knn_brute_force, load_script)
 
 from bpfn.apis import init_model  # noqa: E402
 from bpfn.apis.export import (FlowExportWrapper,  # noqa: E402
@@ -43,10 +42,7 @@ model = dict(
 
 @pytest.fixture(scope='module')
 def tool():
-    spec = importlib.util.spec_from_file_location('export_onnx', SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(SCRIPT, 'export_onnx')
 
 
 @pytest.fixture(scope='module')

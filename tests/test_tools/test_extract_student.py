@@ -1,5 +1,4 @@
 """``tools/model_converters/extract_student.py``: keys, atomic write, loads."""
-import importlib.util
 import os
 import os.path as osp
 import subprocess
@@ -12,6 +11,7 @@ from mmengine.registry import init_default_scope
 
 from bpfn.registry import MODELS
 from bpfn.utils import CheckpointError
+from bpfn_test_utils import load_script
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 SCRIPT = osp.join(REPO, 'tools', 'model_converters', 'extract_student.py')
@@ -25,10 +25,7 @@ CROSS2 = ['cross2.embedding_12', 'cross2.embedding_21']
 
 
 def _load_tool():
-    spec = importlib.util.spec_from_file_location('extract_student', SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(SCRIPT, 'extract_student')
 
 
 @pytest.fixture(scope='module')

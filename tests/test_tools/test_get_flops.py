@@ -1,19 +1,17 @@
 """Tests of tools/analysis_tools/get_flops.py (the counting itself:
 tests/test_analysis/test_flops.py)."""
-import importlib.util
 from pathlib import Path
 
 import pytest
+
+from bpfn_test_utils import load_script
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TOOL = REPO_ROOT / 'tools' / 'analysis_tools' / 'get_flops.py'
 
 
 def load_tool():
-    spec = importlib.util.spec_from_file_location('get_flops', TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(TOOL, 'get_flops')
 
 
 def test_tool_single_config_and_table(capsys):

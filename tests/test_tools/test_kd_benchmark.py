@@ -1,18 +1,15 @@
 """tools/analysis_tools/kd_benchmark.py: configs, skip-done and the table
 (the end-to-end run is too long for the suite; see the tool's docstring)."""
-import importlib.util
 import json
 import os.path as osp
 
 import pytest
 from mmengine.config import Config
 
+from bpfn_test_utils import load_script
+
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-_spec = importlib.util.spec_from_file_location(
-    'kd_benchmark', osp.join(REPO, 'tools', 'analysis_tools',
-                             'kd_benchmark.py'))
-kd_benchmark = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(kd_benchmark)
+kd_benchmark = load_script(osp.join(REPO, 'tools', 'analysis_tools', 'kd_benchmark.py'), 'kd_benchmark')
 
 
 def _run(tmp_path, student='wn4', variant='scratch', seed=0):

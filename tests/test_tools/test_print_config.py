@@ -1,20 +1,18 @@
 """Tests of tools/misc/print_config.py."""
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
 from mmengine.config import Config
 
+from bpfn_test_utils import load_script
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TOOL = REPO_ROOT / 'tools' / 'misc' / 'print_config.py'
 
 
 def load_tool():
-    spec = importlib.util.spec_from_file_location('print_config', TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(TOOL, 'print_config')
 
 
 def test_prints_merged_config(capsys, repo_root):

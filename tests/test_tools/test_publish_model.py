@@ -1,7 +1,6 @@
 """``tools/model_converters/publish_model.py``: weights only, hash suffix,
 both published forms load with ``init_model`` and give the same flows."""
 import hashlib
-import importlib.util
 import os
 import os.path as osp
 import re
@@ -11,6 +10,7 @@ import torch
 
 from bpfn.apis import init_model
 from bpfn.utils import CheckpointError, load_checkpoint_file
+from bpfn_test_utils import load_script
 
 safetensors = pytest.importorskip(
     'safetensors', reason='the .safetensors form needs the optional package '
@@ -27,10 +27,7 @@ CONFIG = f"default_scope = 'bpfn'\nmodel = {NET!r}\n"
 
 @pytest.fixture(scope='module')
 def tool():
-    spec = importlib.util.spec_from_file_location('publish_model', SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(SCRIPT, 'publish_model')
 
 
 def _sha256(path) -> str:

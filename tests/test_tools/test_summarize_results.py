@@ -1,9 +1,10 @@
 """Tests of tools/analysis_tools/summarize_results.py."""
-import importlib.util
 import json
 from pathlib import Path
 
 import pytest
+
+from bpfn_test_utils import load_script
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TOOL = REPO_ROOT / 'tools' / 'analysis_tools' / 'summarize_results.py'
@@ -23,10 +24,7 @@ STUDENT = {
 
 
 def load_tool():
-    spec = importlib.util.spec_from_file_location('summarize_results', TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(TOOL, 'summarize_results')
 
 
 def write(path: Path, config: str, metrics: dict, **extra) -> Path:

@@ -7,7 +7,7 @@ import numpy as np
 import torch
 from mmengine.config import Config
 
-from bpfn_test_utils import run_tool
+from bpfn_test_utils import load_script, run_tool
 
 HEADER = ('| Dataset   | EPE3D(↓) | ACC3DS(↑) | ACC3DR(↑) | '
           'Outliers3D(↓) | EPE2D(↓) | ACC2D(↑) |')
@@ -95,7 +95,6 @@ def test_missing_checkpoint_is_a_clear_error(tmp_path, trained_checkpoint):
 def test_allow_nonfinite_writes_null(tmp_path, trained_checkpoint, capsys):
     """With --allow-nonfinite a NaN model is scored: its metrics are null
     (strict JSON), the zero-flow baseline is kept, the tool returns."""
-    import importlib.util
     import os.path as osp
 
     from bpfn.utils import load_checkpoint_file
@@ -106,10 +105,7 @@ def test_allow_nonfinite_writes_null(tmp_path, trained_checkpoint, capsys):
     path = tmp_path / 'nan.pth'
     torch.save(dict(state_dict=state), path)
     out = tmp_path / 'results.json'
-    spec = importlib.util.spec_from_file_location(
-        'bpfn_test_tool', osp.join(REPO, 'tools', 'test.py'))
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_script(osp.join(REPO, 'tools', 'test.py'), 'bpfn_test_tool')
     tool.main([config, str(path), '--work-dir', str(tmp_path / 'w'),
                '--out', str(out), '--allow-nonfinite'])
     assert (f'non-finite results of {path} (written as null): Synthetic: 4 '

@@ -3,7 +3,6 @@
 The converters live in bpfn/datasets/converters/; these tests run the tool's
 subcommands and read the results back with the datasets.
 """
-import importlib.util
 import json
 import os
 import os.path as osp
@@ -15,6 +14,7 @@ import pytest
 from bpfn.datasets import (KITTI, FlyingThings3D, MinimizedFlyingThings3D,
                            load_kitti_calibration, select_minimized_subset)
 from bpfn.evaluation import project_to_image
+from bpfn_test_utils import load_script
 from ..tiny_data import make_ft3d
 from .raw_writers import write_ft3d_frame, write_png
 
@@ -25,10 +25,7 @@ CX, CY = 479.5, 269.5
 
 @pytest.fixture(scope='module')
 def create_data():
-    spec = importlib.util.spec_from_file_location('create_data', TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.main
+    return load_script(TOOL, 'create_data').main
 
 
 H, W = 8, 12
