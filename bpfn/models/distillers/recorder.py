@@ -190,9 +190,6 @@ class RecorderManager:
     def __getitem__(self, role: str) -> FeatureRecorder:
         return self.recorders[role]
 
-    def __contains__(self, role: str) -> bool:
-        return role in self.recorders
-
     def clear(self, role: Optional[str] = None) -> None:
         """Forget the records of one network, or of all."""
         for key, recorder in self.recorders.items():
@@ -203,8 +200,8 @@ class RecorderManager:
     def step(self, full_size: bool = True) -> Iterator['RecorderManager']:
         """Record inside; records are cleared on entry and on exit.
 
-        A step opened inside another one is part of it (nothing is
-        cleared until the outer one ends).
+        A step opened inside another one is part of it: the outer step's
+        records and ``full_size`` stay until it ends.
 
         Args:
             full_size (bool): The clouds are of training size. False for a
@@ -216,10 +213,10 @@ class RecorderManager:
         """
         if self._depth == 0:
             self.clear()
+            for recorder in self.recorders.values():
+                recorder.recording = True
+                recorder.full_size = full_size
         self._depth += 1
-        for recorder in self.recorders.values():
-            recorder.recording = True
-            recorder.full_size = full_size
         try:
             yield self
         finally:
