@@ -209,11 +209,11 @@ def upsample_flow(points: torch.Tensor,
     flow[rows] = sampled_flow
     rest = torch.nonzero(~known).squeeze(1)
     ref = points[rows].unsqueeze(0)  # 1, S, 3
-    values = sampled_flow.t().unsqueeze(0)  # 1, 3, S
+    values = sampled_flow.unsqueeze(0)  # 1, S, 3
     for start in range(0, rest.numel(), chunk):
         part = rest[start:start + chunk]
         flow[part] = interpolate_three_nn(points[part].unsqueeze(0), ref,
-                                          values)[0].t()
+                                          values)[0]
     return flow
 
 

@@ -32,22 +32,22 @@ def three_interpolate(values: Tensor, idx: Tensor, weight: Tensor) -> Tensor:
     """Weighted sum of three neighbours' values.
 
     Args:
-        values (Tensor): Values at the reference points, shape (B, C, S).
+        values (Tensor): Values at the reference points, shape (B, S, C).
         idx (Tensor): Neighbour indices, shape (B, N, 3).
         weight (Tensor): Neighbour weights, shape (B, N, 3).
 
     Returns:
-        Tensor: Interpolated values, shape (B, C, N).
+        Tensor: Interpolated values, shape (B, N, C).
     """
-    grouped = group_points(values.transpose(1, 2), idx)  # B, N, 3, C
-    return torch.sum(weight.unsqueeze(-1) * grouped, dim=2).transpose(1, 2)
+    grouped = group_points(values, idx)  # B, N, 3, C
+    return torch.sum(weight.unsqueeze(-1) * grouped, dim=2)
 
 
 def interpolate_three_nn(query: Tensor, ref: Tensor, values: Tensor) -> Tensor:
-    """Interpolate ``values`` (B, C, S) given at ``ref`` onto ``query``.
+    """Interpolate ``values`` (B, S, C) given at ``ref`` onto ``query``.
 
     Returns:
-        Tensor: Shape (B, C, N).
+        Tensor: Shape (B, N, C).
     """
     idx, weight = three_nn_weights(query, ref)
     return three_interpolate(values, idx, weight)

@@ -14,11 +14,11 @@ def warp_backward(xyz1: Tensor, xyz2: Tensor, flow1: Tensor) -> Tensor:
     Args:
         xyz1 (Tensor): Cloud 1, shape (B, N1, 3).
         xyz2 (Tensor): Cloud 2, shape (B, N2, 3).
-        flow1 (Tensor): Flow of cloud 1, shape (B, 3, N1).
+        flow1 (Tensor): Flow of cloud 1, shape (B, N1, 3).
 
     Returns:
         Tensor: Warped cloud 2, shape (B, N2, 3).
     """
-    moved = xyz1 + flow1.transpose(1, 2)
+    moved = xyz1 + flow1
     idx, weight = three_nn_weights(xyz2, moved)
-    return xyz2 - three_interpolate(flow1, idx, weight).transpose(1, 2)
+    return xyz2 - three_interpolate(flow1, idx, weight)

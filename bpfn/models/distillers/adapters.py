@@ -2,11 +2,13 @@
 from torch import Tensor, nn
 
 from bpfn.registry import MODELS
+from ..layers.conv_block import pointwise
 
 
 @MODELS.register_module()
 class ConvAdapter(nn.Module):
-    """A 1x1 convolution, (B, C_s, N) -> (B, C_t, N).
+    """A 1x1 convolution over channel-last features, (B, N, C_s) ->
+    (B, N, C_t).
 
     The distiller fills ``in_channels`` and ``out_channels`` from its dry
     run, so configs only write ``adapter=dict(type='ConvAdapter')``.
@@ -23,5 +25,5 @@ class ConvAdapter(nn.Module):
         self.conv = nn.Conv1d(in_channels, out_channels, 1, bias=bias)
 
     def forward(self, x: Tensor) -> Tensor:
-        """Adapted features (B, C_t, N) of ``x`` (B, C_s, N)."""
-        return self.conv(x)
+        """Adapted features (B, N, C_t) of ``x`` (B, N, C_s)."""
+        return pointwise(self.conv, x)

@@ -249,23 +249,23 @@ class SceneFlowDistiller(BaseModel):
                         raise ValueError(
                             f'{field}.{role}: {tap!r} gives '
                             f'{getattr(x, "shape", type(x).__name__)}, '
-                            'expected features (B, C, N)')
-                if s.shape[2] != t.shape[2]:
+                            'expected features (B, N, C)')
+                if s.shape[1] != t.shape[1]:
                     raise ValueError(
-                        f'{field}: {s_tap!r} has {s.shape[2]} points in the '
-                        f'student but {t_tap!r} has {t.shape[2]} in the '
+                        f'{field}: {s_tap!r} has {s.shape[1]} points in the '
+                        f'student but {t_tap!r} has {t.shape[1]} in the '
                         'teacher; pair modules of the same level (set equal '
                         'num_points)')
                 if key is None:
-                    if s.shape[1] != t.shape[1]:
+                    if s.shape[2] != t.shape[2]:
                         raise ValueError(
                             f'{field}: channel mismatch, student {s_tap!r} '
                             f'{tuple(s.shape)} vs teacher {t_tap!r} '
-                            f'{tuple(t.shape)} (B, C, N); add '
+                            f'{tuple(t.shape)} (B, N, C); add '
                             "adapter=dict(type='ConvAdapter') to the entry")
                     continue
-                cfg = dict(adapter_cfgs[key], in_channels=s.shape[1],
-                           out_channels=t.shape[1])
+                cfg = dict(adapter_cfgs[key], in_channels=s.shape[2],
+                           out_channels=t.shape[2])
                 self.adapters[key] = MODELS.build(cfg).to(device)
 
     # ------------------------------------------------------------------

@@ -202,9 +202,10 @@ class BiPointFlowNet(BaseModel):
                              f'{pc1.shape[0]} vs {pc2.shape[0]}')
 
     def _encode(self, xyz: Tensor, feats: Tensor) -> dict:
-        """Feature pyramid of clouds (B, N, 3) with features (B, 3, N).
+        """Feature pyramid of clouds (B, N, 3) with features (B, N, 3).
 
-        Both clouds of a pair go through the shared encoder as one batch.
+        Both clouds of a pair go through the shared encoder as one batch;
+        features are channel-last, (B, N_l, C_l), at every level.
         """
         out = dict(xyz=[xyz], feats=[], fps_idx=[])
         x = self.level0_1(self.level0(feats))
@@ -250,8 +251,7 @@ class BiPointFlowNet(BaseModel):
         feat1 = pc1 if feat1 is None else feat1
         feat2 = pc2 if feat2 is None else feat2
         # Rows [:B] hold cloud 1 and rows [B:] cloud 2 from here on.
-        enc = self._encode(
-            torch.cat([pc1, pc2]), torch.cat([feat1, feat2]).transpose(1, 2))
+        enc = self._encode(torch.cat([pc1, pc2]), torch.cat([feat1, feat2]))
         xyz = enc['xyz']
 
         def split(t: Tensor) -> List[Tensor]:
@@ -275,14 +275,14 @@ class BiPointFlowNet(BaseModel):
                 up_flow = three_interpolate(flow, *interp1)
                 target = warp_backward(xyz1, xyz2, up_flow)
                 est_in = torch.cat(
-                    [feats1, three_interpolate(est_feat, *interp1)], dim=1)
+                    [feats1, three_interpolate(est_feat, *interp1)], dim=-1)
             else:
                 up_flow, target, est_in = None, xyz2, feats1
             up1, up2 = split(up)
             idx12 = knn(self.flow_neighbors, target, xyz1)
             new1, new2, cost = getattr(self, f'cross{level}')(
-                xyz1, target, torch.cat([feats1, up1], dim=1),
-                torch.cat([feats2, up2], dim=1), idx12)
+                xyz1, target, torch.cat([feats1, up1], dim=-1),
+                torch.cat([feats2, up2], dim=-1), idx12)
             est_feat, flow = getattr(self, f'flow{level}')(
                 xyz1, est_in, cost, up_flow)
             flows[level] = flow
@@ -290,9 +290,8 @@ class BiPointFlowNet(BaseModel):
                 new = torch.cat([new1, new2])
                 interp = three_nn_weights(xyz[level - 1], xyz[level])
 
-        # The estimators work on (B, 3, N); flows leave as (B, N, 3).
         return dict(
-            flows=[f.transpose(1, 2) for f in flows],
+            flows=flows,
             fps_idx_pc1=[t[:batch] for t in enc['fps_idx']],
             fps_idx_pc2=[t[batch:] for t in enc['fps_idx']],
             pc1=[t[:batch] for t in xyz],

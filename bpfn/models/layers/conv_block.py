@@ -6,39 +6,24 @@ LEAKY_RATE = 0.1
 
 
 class Conv1dBlock(nn.Module):
-    """1x1 ``Conv1d`` then LeakyReLU(0.1) over features (B, C, N).
+    """1x1 ``Conv1d`` then LeakyReLU(0.1), applied channel-last.
 
     The layers sit in ``composed_module`` (conv, identity, activation) so
-    that the original checkpoints' key names load unchanged.
+    that the original checkpoints' key names load unchanged; the 1x1 conv
+    runs as a linear map over the last dimension of (B, N, C) features.
 
     Args:
         in_channels (int): Input channels ``C_in``.
         out_channels (int): Output channels ``C_out``.
     """
 
-    def __init__(self, in_channels: int, out_channels: int) -> None:
-        super().__init__()
-        self.composed_module = nn.Sequential(
-            nn.Conv1d(in_channels, out_channels, 1), nn.Identity(),
-            nn.LeakyReLU(LEAKY_RATE))
-
-    def forward(self, x: Tensor) -> Tensor:
-        """(B, C_in, N) -> (B, C_out, N)."""
-        return self.composed_module(x)
-
-
-class Conv2dBlock(nn.Module):
-    """1x1 ``Conv2d`` then LeakyReLU(0.1), applied channel-last.
-
-    Args:
-        in_channels (int): Input channels ``C_in``.
-        out_channels (int): Output channels ``C_out``.
-    """
+    #: The convolution the original uses (its weight's shape is kept).
+    conv_type = nn.Conv1d
 
     def __init__(self, in_channels: int, out_channels: int) -> None:
         super().__init__()
         self.composed_module = nn.Sequential(
-            nn.Conv2d(in_channels, out_channels, 1), nn.Identity(),
+            self.conv_type(in_channels, out_channels, 1), nn.Identity(),
             nn.LeakyReLU(LEAKY_RATE))
 
     def forward(self, x: Tensor) -> Tensor:
@@ -49,6 +34,17 @@ class Conv2dBlock(nn.Module):
         y = F.linear(x.reshape(-1, x.shape[-1]),
                      conv.weight.reshape(conv.weight.shape[0], -1), conv.bias)
         return F.leaky_relu_(y, LEAKY_RATE).view(*x.shape[:-1], -1)
+
+
+class Conv2dBlock(Conv1dBlock):
+    """1x1 ``Conv2d`` then LeakyReLU(0.1), applied channel-last.
+
+    Args:
+        in_channels (int): Input channels ``C_in``.
+        out_channels (int): Output channels ``C_out``.
+    """
+
+    conv_type = nn.Conv2d
 
 
 def pointwise(conv: nn.Module, x: Tensor) -> Tensor:

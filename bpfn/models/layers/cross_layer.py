@@ -148,7 +148,7 @@ class BidirectionalCrossLayer(nn.Module):
 
         Args:
             xyz1, xyz2 (Tensor): The clouds, (B, N1, 3) and (B, N2, 3).
-            feats1, feats2 (Tensor): Their features, (B, C_in, N1/N2).
+            feats1, feats2 (Tensor): Their features, (B, N1/N2, C_in).
             idx12 (Tensor, optional): Neighbours in cloud 2 of cloud 1's
                 points, (B, N1, K), when already known.
             idx21 (Tensor, optional): Neighbours in cloud 1 of cloud 2's
@@ -156,8 +156,8 @@ class BidirectionalCrossLayer(nn.Module):
 
         Returns:
             tuple[Tensor, Tensor, Tensor]: New features of cloud 1
-            (B, C, N1) and cloud 2 (B, C, N2), and the final embedding of
-            cloud 1 (B, C, N1).
+            (B, N1, C) and cloud 2 (B, N2, C), and the final embedding of
+            cloud 1 (B, N1, C).
         """
         if idx12 is None:
             idx12 = knn(self.num_neighbors, xyz2, xyz1)
@@ -166,8 +166,6 @@ class BidirectionalCrossLayer(nn.Module):
         if use_reference():
             return self.forward_reference(xyz1, xyz2, feats1, feats2, idx12,
                                           idx21)
-        feats1 = feats1.transpose(1, 2)
-        feats2 = feats2.transpose(1, 2)
         # The first and the last embedding gather the same neighbours.
         dir12 = group_points(xyz2, idx12) - xyz1.unsqueeze(2)
         dir21 = group_points(xyz1, idx21) - xyz2.unsqueeze(2)
@@ -179,19 +177,18 @@ class BidirectionalCrossLayer(nn.Module):
             xyz2, pointwise(self.cross_t11, feats2),
             pointwise(self.cross_t22, feats1), idx21, dir21, self.pos1,
             self.mlp1))
-        # The marked outputs are (B, C, N) views of the channel-last maps.
-        feat1_new = self.embedding_12(new1.transpose(1, 2))
-        feat2_new = self.embedding_21(new2.transpose(1, 2))
-        feat1_final = self.embed(
-            xyz1, feat1_new.transpose(1, 2),
-            feat2_new.transpose(1, 2).contiguous(), idx12, dir12, self.pos2,
-            self.mlp2)
-        return feat1_new, feat2_new, feat1_final.transpose(1, 2)
+        feat1_new = self.embedding_12(new1)
+        feat2_new = self.embedding_21(new2)
+        feat1_final = self.embed(xyz1, feat1_new, feat2_new.contiguous(),
+                                 idx12, dir12, self.pos2, self.mlp2)
+        return feat1_new, feat2_new, feat1_final
 
     def forward_reference(self, xyz1: Tensor, xyz2: Tensor, feats1: Tensor,
                           feats2: Tensor, idx12: Tensor,
                           idx21: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
-        """:meth:`forward` as the original computes it."""
+        """:meth:`forward` as the original computes it, in its (B, C, N)
+        layout inside."""
+        feats1, feats2 = feats1.transpose(1, 2), feats2.transpose(1, 2)
         feat1_new = self.cross_t1(
             self.embed_reference(xyz1, xyz2, self.cross_t11(feats1),
                                  self.cross_t22(feats2), idx12, self.pos1,
@@ -200,8 +197,8 @@ class BidirectionalCrossLayer(nn.Module):
             self.embed_reference(xyz2, xyz1, self.cross_t11(feats2),
                                  self.cross_t22(feats1), idx21, self.pos1,
                                  self.mlp1))
-        feat1_new = self.embedding_12(feat1_new)
-        feat2_new = self.embedding_21(feat2_new)
         feat1_final = self.embed_reference(xyz1, xyz2, feat1_new, feat2_new,
                                            idx12, self.pos2, self.mlp2)
-        return feat1_new, feat2_new, feat1_final
+        return (self.embedding_12(feat1_new.transpose(1, 2)),
+                self.embedding_21(feat2_new.transpose(1, 2)),
+                feat1_final.transpose(1, 2))

@@ -5,7 +5,7 @@ from torch import Tensor, nn
 import torch
 
 from bpfn.ops import knn
-from .conv_block import Conv1dBlock
+from .conv_block import Conv1dBlock, pointwise
 from .pointconv import PointConv
 
 
@@ -63,21 +63,21 @@ class ResidualFlowEstimator(nn.Module):
 
         Args:
             xyz (Tensor): Points of cloud 1, shape (B, N, 3).
-            feats (Tensor): Their features, shape (B, C1, N).
-            cost (Tensor): Flow embedding, shape (B, C2, N).
-            flow (Tensor, optional): Coarse flow to refine, (B, 3, N).
+            feats (Tensor): Their features, shape (B, N, C1).
+            cost (Tensor): Flow embedding, shape (B, N, C2).
+            flow (Tensor, optional): Coarse flow to refine, (B, N, 3).
             idx (Tensor, optional): Neighbours of ``xyz`` in itself,
                 (B, N, K), when already known.
 
         Returns:
-            tuple[Tensor, Tensor]: Features (B, C_out, N) and flow (B, 3, N).
+            tuple[Tensor, Tensor]: Features (B, N, C_out) and flow (B, N, 3).
         """
         if idx is None:
             idx = knn(self.num_neighbors, xyz, xyz)
-        x = torch.cat([feats, cost], dim=1)
+        x = torch.cat([feats, cost], dim=-1)
         for pointconv in self.pointconv_list:
             x = pointconv(xyz, x, idx)
         for conv in self.mlp_convs:
             x = conv(x)
-        residual = self.fc(x).clamp(-self.clamp, self.clamp)
+        residual = pointwise(self.fc, x).clamp(-self.clamp, self.clamp)
         return x, residual if flow is None else residual + flow

@@ -101,18 +101,18 @@ class PointConv(nn.Module):
         Args:
             xyz (Tensor): Neighbour candidates, shape (B, N, 3).
             new_xyz (Tensor): Centres, shape (B, S, 3).
-            feats (Tensor): Features of ``xyz``, shape (B, C, N).
+            feats (Tensor): Features of ``xyz``, shape (B, N, C).
             idx (Tensor): Neighbour indices, shape (B, S, K).
 
         Returns:
-            Tensor: Features of the centres, shape (B, C_out, S).
+            Tensor: Features of the centres, shape (B, S, C_out).
         """
         if use_reference():
             return self.aggregate_reference(xyz, new_xyz, feats, idx)
         batch, num_centres = new_xyz.shape[:2]
-        # Coordinates and features side by side, channel-last and
-        # contiguous: one gather of whole rows per neighbourhood.
-        table = torch.cat([xyz, feats.transpose(1, 2)], dim=-1)  # B,N,3+C
+        # Coordinates and features side by side, contiguous: one gather of
+        # whole rows per neighbourhood.
+        table = torch.cat([xyz, feats], dim=-1)  # B,N,3+C
         mid = self.weightnet.out_channels
         # With few weight-net channels the products come out (W, C) per
         # centre; the linear layer then takes them in that order, its
@@ -162,10 +162,9 @@ class PointConv(nn.Module):
         out = out[0] if len(out) == 1 else torch.cat(out, dim=1)  # B,S,C
         if self.bn_linear is not None:
             # BatchNorm over (B * S, C): the same statistics as over the
-            # (B, C, S) map, without transposing it.
+            # (B, C, S) map of the original, without transposing it.
             out = self.bn_linear(out.reshape(-1, out.shape[-1])).view_as(out)
-        # A (B, C_out, S) view of the channel-last map.
-        return F.leaky_relu(out, LEAKY_RATE).transpose(1, 2)
+        return F.leaky_relu(out, LEAKY_RATE)
 
     def _weight_mid_major(self, mid: int) -> Tensor:
         """The linear weight (C_out, C * W) with its inputs reordered
@@ -195,8 +194,7 @@ class PointConv(nn.Module):
         batch, num_centres, _ = new_xyz.shape
         rel_xyz = group_points(xyz, idx) - new_xyz.view(batch, num_centres,
                                                         1, 3)
-        grouped = torch.cat(
-            [rel_xyz, group_points(feats.permute(0, 2, 1), idx)], dim=-1)
+        grouped = torch.cat([rel_xyz, group_points(feats, idx)], dim=-1)
         weights = rel_xyz.permute(0, 3, 2, 1)
         for conv in self.weightnet.mlp_convs:
             weights = F.relu(conv(weights))  # B,W,K,S
@@ -207,16 +205,16 @@ class PointConv(nn.Module):
                          weights.permute(0, 3, 2, 1).contiguous())  # B,S,C,W
         if isinstance(self.linear, nn.Linear):
             x = x.view(batch, num_centres, -1)
-        x = self.linear(x).permute(0, 2, 1)
+        x = self.linear(x)
         if self.bn_linear is not None:
-            x = self.bn_linear(x)
+            x = self.bn_linear(x.permute(0, 2, 1)).permute(0, 2, 1)
         return F.leaky_relu(x, LEAKY_RATE)
 
     def forward(self,
                 xyz: Tensor,
                 feats: Tensor,
                 idx: Optional[Tensor] = None) -> Tensor:
-        """(B, N, 3) points with (B, C, N) features -> (B, C_out, N).
+        """(B, N, 3) points with (B, N, C) features -> (B, N, C_out).
 
         ``idx`` (B, N, K) may pass neighbours already found for ``xyz``.
         """
@@ -249,11 +247,11 @@ class PointConvDown(PointConv):
 
     def forward(self, xyz: Tensor,
                 feats: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
-        """Downsample (B, N, 3) points with (B, C, N) features.
+        """Downsample (B, N, 3) points with (B, N, C) features.
 
         Returns:
             tuple[Tensor, Tensor, Tensor]: Kept points (B, S, 3), their
-            features (B, C_out, S) and their indices (B, S) into N.
+            features (B, S, C_out) and their indices (B, S) into N.
         """
         fps_idx = self.sampler(xyz, self.num_points)
         new_xyz = gather_points(xyz, fps_idx)

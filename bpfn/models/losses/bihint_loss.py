@@ -17,10 +17,10 @@ def bihint_loss(student_12: Tensor, teacher_12: Tensor, student_21: Tensor,
     directions as two pairs.
 
     Args:
-        student_12 (Tensor): Adapted student pc1->pc2 embedding (B, C, N1).
-        teacher_12 (Tensor): Teacher pc1->pc2 embedding (B, C, N1).
-        student_21 (Tensor): Adapted student pc2->pc1 embedding (B, C, N2).
-        teacher_21 (Tensor): Teacher pc2->pc1 embedding (B, C, N2).
+        student_12 (Tensor): Adapted student pc1->pc2 embedding (B, N1, C).
+        teacher_12 (Tensor): Teacher pc1->pc2 embedding (B, N1, C).
+        student_21 (Tensor): Adapted student pc2->pc1 embedding (B, N2, C).
+        teacher_21 (Tensor): Teacher pc2->pc1 embedding (B, N2, C).
         reduction (str): Reduction of each direction, ``'sum'`` or
             ``'mean'`` (see :func:`hint_loss`). Defaults to ``'sum'``.
 

@@ -63,8 +63,8 @@ class BaseFeatureDistillLoss(BaseDistillLoss):
 
         Args:
             student_feats (Sequence[Tensor]): Adapted student features,
-                (B, C, N) per pair.
-            teacher_feats (Sequence[Tensor]): Teacher features, (B, C, N)
+                (B, N, C) per pair.
+            teacher_feats (Sequence[Tensor]): Teacher features, (B, N, C)
                 per pair.
 
         Returns:

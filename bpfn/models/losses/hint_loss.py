@@ -17,16 +17,16 @@ def hint_loss(student_feat: Tensor, teacher_feat: Tensor,
 
     With ``reduction='sum'`` (FitNets, Romero et al. 2015, eq. 3)::
 
-        L = 1/B sum_b 1/2 sum_{c, n} (s_bcn - t_bcn)^2
+        L = 1/B sum_b 1/2 sum_{n, c} (s_bnc - t_bnc)^2
 
     the teacher's hint ``u_h(x)`` being ``t`` and the adapted student's
     guided layer ``r(v_g(x))`` being ``s``; the sum over channels and
     points makes it commensurate with the GT loss, which also sums over
-    points. With ``reduction='mean'`` it is ``mean_{b,c,n} (s - t)^2``.
+    points. With ``reduction='mean'`` it is ``mean_{b,n,c} (s - t)^2``.
 
     Args:
-        student_feat (Tensor): Adapted student features (B, C, N).
-        teacher_feat (Tensor): Teacher features (B, C, N).
+        student_feat (Tensor): Adapted student features (B, N, C).
+        teacher_feat (Tensor): Teacher features (B, N, C).
         reduction (str): ``'sum'`` or ``'mean'``. Defaults to ``'sum'``.
 
     Returns:
@@ -77,7 +77,7 @@ class HintLoss(BaseFeatureDistillLoss):
         """``loss_weight`` times the sum of :func:`hint_loss` over pairs
         (arguments as
         :meth:`~bpfn.models.losses.BaseFeatureDistillLoss.forward`: features
-        (B, C, N) per pair)."""
+        (B, N, C) per pair)."""
         total = sum(hint_loss(s, t, self.reduction)
                     for s, t in zip(student_feats, teacher_feats))
         return self.loss_weight * total

@@ -72,7 +72,7 @@ def test_channel_mismatch_gives_both_shapes(build, tiny_cfg, make_batch):
     msg = str(info.value)
     assert 'channel mismatch' in msg and 'ConvAdapter' in msg
     # level 2 widths: 128 * 0.125 = 16 (student), 128 * 0.25 = 32 (teacher)
-    assert '(1, 16, 16)' in msg and '(1, 32, 16)' in msg
+    assert '(1, 16, 16)' in msg and '(1, 16, 32)' in msg  # (B, N, C)
     model = build(student=student,
                   losses=[dict(HINT, adapter=dict(type='ConvAdapter'))])
     assert model.adapters['0'].conv.weight.shape == (32, 16, 1)

@@ -21,4 +21,7 @@ def test_conv1d_block_keys_of_the_original():
     block = Conv1dBlock(3, 4)
     assert set(block.state_dict()) == {'composed_module.0.weight',
                                        'composed_module.0.bias'}
-    assert block(torch.randn(1, 3, 10)).shape == (1, 4, 10)
+    x = torch.randn(1, 10, 3)
+    # Channel-last: the original's convolution on the (B, C, N) map.
+    expected = block.composed_module(x.transpose(1, 2)).transpose(1, 2)
+    torch.testing.assert_close(block(x), expected, rtol=1e-5, atol=1e-6)

@@ -10,8 +10,8 @@ def _inputs(seed=0, n1=120, n2=97, channels=6):
     gen = torch.Generator().manual_seed(seed)
     xyz1 = torch.rand(2, n1, 3, generator=gen) * 4
     xyz2 = torch.rand(2, n2, 3, generator=gen) * 4
-    feats1 = torch.randn(2, channels, n1, generator=gen)
-    feats2 = torch.randn(2, channels, n2, generator=gen)
+    feats1 = torch.randn(2, n1, channels, generator=gen)
+    feats2 = torch.randn(2, n2, channels, generator=gen)
     return xyz1, xyz2, feats1, feats2
 
 
@@ -44,7 +44,7 @@ def test_outputs_and_gradients_equal_the_original_computation():
     layer, inputs = _layer(), _inputs()
     fast, fast_grads = _run(layer, inputs, False)
     ref, ref_grads = _run(layer, inputs, True)
-    assert [o.shape for o in fast] == [(2, 5, 120), (2, 5, 97), (2, 7, 120)]
+    assert [o.shape for o in fast] == [(2, 120, 5), (2, 97, 5), (2, 120, 7)]
     for a, b in zip(fast, ref):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
     # Gradients of the inputs (the second cloud's positions included) and of
@@ -68,7 +68,7 @@ def test_chunks_and_given_neighbours_change_nothing(monkeypatch):
 
 
 @pytest.mark.parametrize('reference', [False, True])
-def test_marked_outputs_are_channel_first(reference):
+def test_marked_outputs_are_channel_last(reference):
     layer, inputs = _layer().eval(), _inputs(2)
     seen = {}
 
@@ -81,4 +81,4 @@ def test_marked_outputs_are_channel_first(reference):
         getattr(layer, name).register_forward_hook(record(name))
     with torch.no_grad(), reference_algorithms(reference):
         feat1, feat2, _ = layer(*inputs)
-    assert seen == dict(embedding_12=(2, 5, 120), embedding_21=(2, 5, 97))
+    assert seen == dict(embedding_12=(2, 120, 5), embedding_21=(2, 97, 5))

@@ -10,9 +10,9 @@ def test_flow_estimator_equals_the_original_computation():
                                 num_neighbors=5, weightnet=4).train()
     gen = torch.Generator().manual_seed(1)
     xyz = torch.rand(2, 80, 3, generator=gen)
-    feats = torch.randn(2, 6, 80, generator=gen)
-    cost = torch.randn(2, 5, 80, generator=gen)
-    flow = torch.randn(2, 3, 80, generator=gen)
+    feats = torch.randn(2, 80, 6, generator=gen)
+    cost = torch.randn(2, 80, 5, generator=gen)
+    flow = torch.randn(2, 80, 3, generator=gen)
     results = []
     for reference in (False, True):
         est.zero_grad()
@@ -22,7 +22,7 @@ def test_flow_estimator_equals_the_original_computation():
         results.append([out.detach(), new_flow.detach()] +
                        [p.grad.clone() for p in est.parameters()
                         if p.requires_grad])
-    assert results[0][1].shape == (2, 3, 80)
+    assert results[0][1].shape == (2, 80, 3)
     # Biases in front of BatchNorm get gradients that cancel to about 0:
     # an absolute tolerance on the scale of all gradients.
     scale = max(t.abs().max().item() for t in results[1])

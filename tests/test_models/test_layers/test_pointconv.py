@@ -10,7 +10,7 @@ from bpfn.models.layers import pointconv as pointconv_module
 def _cloud(seed, num=150, channels=10):
     gen = torch.Generator().manual_seed(seed)
     return (torch.rand(2, num, 3, generator=gen) * 3,
-            torch.randn(2, channels, num, generator=gen))
+            torch.randn(2, num, channels, generator=gen))
 
 
 def assert_gradients_close(got, expected):
@@ -43,7 +43,7 @@ def test_pointconv_equals_the_original_computation(mid, use_bn, xyz_grad):
     xyz, feats = _cloud(mid)
     fast, fast_grads = _run(layer, xyz, feats, False, xyz_grad)
     ref, ref_grads = _run(layer, xyz, feats, True, xyz_grad)
-    assert fast.shape == (2, 9, 150)
+    assert fast.shape == (2, 150, 9)
     torch.testing.assert_close(fast, ref, rtol=1e-5, atol=1e-5)
     assert_gradients_close(fast_grads, ref_grads)
 
