@@ -186,6 +186,46 @@ def test_training_step_equals_the_reference_path(kwargs):
     assert (grads[0] - grads[1]).norm() <= 1e-2 * grads[1].norm()
 
 
+@pytest.mark.parametrize('reference', [False, True])
+def test_every_layer_output_is_channel_last_and_contiguous(reference):
+    # One point layout: every module hands on (B, N_l, C) maps, on bpfn's
+    # path contiguous, so that no layer transposes or copies its input (the
+    # reference path works in the original's (B, C, N) inside and hands on
+    # transposed views). Point counts: 256 input points, then num_points.
+    model = small_model().eval()
+    points = {256, 128, 64, 32, 16}
+    seen = {}
+
+    def record(name):
+        def hook(module, args, out):
+            outs = out if isinstance(out, tuple) else (out,)
+            seen[name] = [tuple(t.shape) for t in outs
+                          if torch.is_tensor(t) and t.is_floating_point()
+                          and t.dim() == 3]
+            for t in outs:
+                if torch.is_tensor(t) and t.is_floating_point() and \
+                        t.dim() == 3:
+                    assert t.shape[1] in points, (name, tuple(t.shape))
+                    assert reference or t.is_contiguous(), (name, t.shape)
+        return hook
+
+    for name, module in model.named_modules():
+        if name.count('.') == 0 and name or name.endswith('embedding_12') \
+                or name.endswith('embedding_21'):
+            module.register_forward_hook(record(name))
+    gen = torch.Generator().manual_seed(0)
+    pc1 = torch.rand(1, 256, 3, generator=gen)
+    with torch.no_grad(), reference_algorithms(reference):
+        model(dict(pc1=pc1, pc2=pc1 + 0.01), mode='tensor')
+    # Both clouds go through the encoder as one batch of 2.
+    assert seen['level0'] == [(2, 256, 32)]
+    assert seen['level1'] == [(2, 128, 3), (2, 128, 64)]
+    assert seen['cross3'] == [(1, 32, 256)] * 2 + [(1, 32, 256)]
+    assert seen['cross0.embedding_21'] == [(1, 256, 32)]
+    assert seen['flow0'] == [(1, 256, 64), (1, 256, 3)]
+    assert len(seen) == 33  # 25 top-level modules and 8 marked outputs
+
+
 def test_too_few_points_is_a_clear_error():
     model = small_model()
     with pytest.raises(ValueError, match='pc1 has 100 points but level 1 '
