@@ -9,8 +9,8 @@ from torch import Tensor, nn
 from torch.func import functional_call
 
 from bpfn.registry import MODELS, OPTIMIZERS
+from .labeled_batches import labeled_samples, unlabeled_names
 from .scene_flow_distiller import SceneFlowDistiller
-
 
 # Checkpoint entries of the taught teacher and of its optimizer state.
 TEACHER_PREFIX = 'teacher.'
@@ -266,14 +266,10 @@ class MetaSceneFlowDistiller(SceneFlowDistiller):
     @staticmethod
     def _check_quiz(samples: List[dict]) -> None:
         """The quiz loss is a GT loss: refuse unlabelled quiz samples."""
-        missing = [ds for ds in samples if 'gt_flow' not in ds]
-        if missing:
-            names = ', '.join(repr(ds.get('sample_name', '?'))
-                              for ds in missing[:5])
+        if not bool(labeled_samples(samples).all()):
             raise ValueError(
-                f'MetaSceneFlowDistiller: {len(missing)} of {len(samples)} '
-                f'quiz samples have no ground truth (gt_flow): {names}; the '
-                'quiz loss is the pilot\'s GT loss, so train_cfg.'
+                f'MetaSceneFlowDistiller: {unlabeled_names(samples)} of the '
+                'quiz batch have no ground truth (gt_flow); the quiz loss is the pilot\'s GT loss, so train_cfg.'
                 'quiz_dataloader must give labelled data (the training '
                 'batches may mix in unlabelled samples)')
 

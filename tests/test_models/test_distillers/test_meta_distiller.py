@@ -205,8 +205,8 @@ def test_meta_step_on_a_mixed_batch_and_an_unlabelled_quiz(
     del quiz_samples[0]['gt_flow']
     quiz_samples[0]['sample_name'] = 'quiz0'
     model.set_quiz_batch(dict(inputs=quiz_inputs, data_samples=quiz_samples))
-    with pytest.raises(ValueError, match="quiz samples have no ground "
-                       r"truth \(gt_flow\): 'quiz0'"):
+    with pytest.raises(ValueError, match=r"1 of 2 samples \('quiz0'\) of "
+                       r"the quiz batch have no ground truth \(gt_flow\)"):
         model.train_step(dict(inputs=inputs, data_samples=samples), wrapper)
     with pytest.raises(ValueError, match='needs model.teacher'):
         MODELS.build(dict(type='MetaSceneFlowDistiller',
