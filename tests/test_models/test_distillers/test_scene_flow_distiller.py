@@ -45,6 +45,10 @@ def test_teacher_outside_module_tree(build):
     keys = model.state_dict().keys()
     assert {k.split('.')[0] for k in keys} == {'student', 'adapters'}
     assert sorted(model.adapters.keys()) == ['0_0', '0_1']
+    # The exact keys: the student's own, and one 1x1 conv per adapter.
+    assert set(keys) == {f'student.{k}' for k in model.student.state_dict()
+                         } | {f'adapters.0_{j}.conv.{p}' for j in (0, 1)
+                              for p in ('weight', 'bias')}
     student_params = {id(p) for p in model.student.parameters()}
     teacher_params = {id(p) for p in model.teacher.parameters()}
     assert not teacher_params & {id(p) for p in model.parameters()}
