@@ -174,7 +174,8 @@ def dry_run_adapters(entries: DistillEntries, student: nn.Module,
 
 
 def feature_loss(loss: nn.Module, pairs: Sequence[Pair],
-                 recorders: RecorderManager, adapters: nn.ModuleDict) -> Tensor:
+                 recorders: RecorderManager,
+                 adapters: nn.ModuleDict) -> Tensor:
     """A feature loss of the recorded (adapted) features of its pairs."""
     s_feats, t_feats = [], []
     for s_tap, t_tap, key in pairs:

@@ -269,8 +269,9 @@ class MetaSceneFlowDistiller(SceneFlowDistiller):
         if not bool(labeled_samples(samples).all()):
             raise ValueError(
                 f'MetaSceneFlowDistiller: {unlabeled_names(samples)} of the '
-                'quiz batch have no ground truth (gt_flow); the quiz loss is the pilot\'s GT loss, so train_cfg.'
-                'quiz_dataloader must give labelled data (the training '
+                'quiz batch have no ground truth (gt_flow); the quiz loss '
+                "is the pilot's GT loss, so train_cfg.quiz_dataloader must "
+                'give labelled data (the training '
                 'batches may mix in unlabelled samples)')
 
     def loss(self, inputs: dict,

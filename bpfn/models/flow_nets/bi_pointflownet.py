@@ -4,7 +4,7 @@ from typing import Dict, List, Optional, Sequence, Union
 
 import torch
 from mmengine.model import BaseModel
-from torch import Tensor, nn
+from torch import Tensor
 
 from bpfn.ops import knn, three_interpolate, three_nn_weights, warp_backward
 from bpfn.ops.point_blocks import reuse_point_blocks
