@@ -98,8 +98,9 @@ def gt_targets_or_zeros(s_out: dict,
 
 def unlabeled_names(data_samples: Sequence[dict]) -> str:
     """``'<k> of <n> samples: <up to 5 names>'`` of the unlabelled ones."""
-    missing = [ds for ds in data_samples
-               if not (isinstance(ds, dict) and 'gt_flow' in ds)]
+    missing = [ds for ds, labeled in zip(data_samples,
+                                         labeled_samples(data_samples))
+               if not labeled]
     names = ', '.join(repr(ds.get('sample_name', '?')) for ds in missing[:5])
     return f'{len(missing)} of {len(data_samples)} samples ({names})'
 

@@ -287,15 +287,12 @@ class SceneFlowDistiller(BaseModel):
         self._run_to_taps('student', inputs)
         with torch.no_grad():
             self.run_teacher(inputs, features_only=True)
-        zero = None
-        losses = {}
-        for i, loss in enumerate(self.distill_losses):
-            if self.pairs[i]:
-                losses[loss_name(i, loss)] = self._feature_loss(i)
-                zero = losses[loss_name(i, loss)].new_zeros(())
+        features = {i: self._feature_loss(i)
+                    for i, pairs in enumerate(self.pairs) if pairs}
+        zero = next(iter(features.values())).new_zeros(())
         out = dict(loss_gt=zero)
         for i, loss in enumerate(self.distill_losses):
-            out[loss_name(i, loss)] = losses.get(loss_name(i, loss), zero)
+            out[loss_name(i, loss)] = features.get(i, zero)
         out.update(self.self_supervised_losses.zeros(zero))
         return out
 

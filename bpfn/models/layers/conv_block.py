@@ -5,6 +5,16 @@ from torch import Tensor, nn
 LEAKY_RATE = 0.1
 
 
+def pointwise(conv: nn.Module, x: Tensor) -> Tensor:
+    """Apply a 1x1 convolution to channel-last input ``(..., C_in)``.
+
+    A 1x1 convolution is a linear map over channels; applying it to the last
+    dimension avoids permuting the (B, S, K, C) neighbourhood tensors.
+    """
+    weight = conv.weight.reshape(conv.weight.shape[0], -1)
+    return F.linear(x, weight, conv.bias)
+
+
 class Conv1dBlock(nn.Module):
     """1x1 ``Conv1d`` then LeakyReLU(0.1), applied channel-last.
 
@@ -28,11 +38,9 @@ class Conv1dBlock(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """(..., C_in) -> (..., C_out): the 1x1 conv on the last dimension."""
-        conv = self.composed_module[0]
         # The activation runs in place on the whole 2D product, not on a
         # view of it (whose gradient autograd would copy).
-        y = F.linear(x.reshape(-1, x.shape[-1]),
-                     conv.weight.reshape(conv.weight.shape[0], -1), conv.bias)
+        y = pointwise(self.composed_module[0], x.reshape(-1, x.shape[-1]))
         return F.leaky_relu_(y, LEAKY_RATE).view(*x.shape[:-1], -1)
 
 
@@ -45,13 +53,3 @@ class Conv2dBlock(Conv1dBlock):
     """
 
     conv_type = nn.Conv2d
-
-
-def pointwise(conv: nn.Module, x: Tensor) -> Tensor:
-    """Apply a 1x1 convolution to channel-last input ``(..., C_in)``.
-
-    A 1x1 convolution is a linear map over channels; applying it to the last
-    dimension avoids permuting the (B, S, K, C) neighbourhood tensors.
-    """
-    weight = conv.weight.reshape(conv.weight.shape[0], -1)
-    return F.linear(x, weight, conv.bias)
