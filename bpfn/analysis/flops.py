@@ -21,7 +21,7 @@ BPF tables were made with):
 tools count them (biases, activations and normalisation not counted).
 
 The count does not depend on which code path bpfn takes at run time (the
-cached, blocked kNN on CPU, the dense one on CUDA, chunked layers): the
+k-d tree kNN on CPU, the dense one on CUDA, chunked layers): the
 model is always traced inside :func:`bpfn.ops.reference_algorithms`, the
 straightforward algorithms of the original. So the neighbour search counts
 by one convention, the original's: a kNN of ``M`` queries among ``N``

@@ -6,8 +6,8 @@ samples as bpfn's default paths:
 
 - :func:`knn` takes the dense search (``|a|^2 + |b|^2 - 2 a.b`` from one
   matrix product, then ``TopK``) over a few large chunks of queries. The
-  blocked CPU search, whose data-dependent blocks cannot be traced, stays
-  out of the export; both give the same neighbour sets.
+  CPU path's k-d tree search, which runs outside torch and cannot be
+  traced, stays out of the export; both give the same neighbour sets.
 - :func:`furthest_point_sample` runs its sequential loop as a TorchScript
   loop, which the TorchScript-based ONNX exporter writes as one ONNX
   ``Loop`` node: the same IEEE operations as the default path (squares,

@@ -1,11 +1,14 @@
+import sys
+
 import pytest
 import torch
 from bpfn_test_utils import knn_brute_force
 
 from bpfn.ops import (gather_points, group_points, knn, reference_algorithms,
                       square_distance)
-from bpfn.ops.knn import _k_smallest, knn_blocked, knn_dense, knn_reference
-from bpfn.ops.point_blocks import reuse_point_blocks
+from bpfn.ops.knn import (_k_smallest, knn_dense, knn_reference, knn_tree,
+                          tree_candidates)
+from bpfn.ops.search_trees import reuse_search_trees
 
 
 def test_square_distance_matches_definition():
@@ -63,25 +66,24 @@ def _sets(idx, dist):
 
 def _assert_same_neighbours(ref, query, k, **kwargs):
     dense = knn(k, ref, query, return_dist=True, method='dense')
-    blocked = knn_blocked(k, ref, query, **kwargs)
-    for a, b in zip(_sets(*dense), _sets(*blocked)):
+    tree = knn_tree(k, ref, query, **kwargs)
+    for a, b in zip(_sets(*dense), _sets(*tree)):
         assert torch.equal(a, b)
-    return blocked
+    return tree
 
 
 @pytest.mark.parametrize('k', [1, 3, 16, 40])
 @pytest.mark.parametrize('max_elements', [2**20, 3000])
-def test_knn_blocked_equals_dense(k, max_elements):
+def test_knn_tree_equals_dense(k, max_elements):
     gen = torch.Generator().manual_seed(k)
-    # Sizes that are not multiples of the blocks, and small blocks, so that
-    # the clouds are cut into many blocks, some of them padded.
+    # Query counts that are not multiples of the product groups, and small
+    # bounds, so that the products run in many chunks.
     ref = torch.rand(2, 1001, 3, generator=gen) * torch.tensor([20., 4, 9])
     query = ref[:, :777] + 0.3 * torch.randn(2, 777, 3, generator=gen)
-    _assert_same_neighbours(ref, query, k, max_elements=max_elements,
-                            query_block_size=16, ref_block_size=8)
+    _assert_same_neighbours(ref, query, k, max_elements=max_elements)
 
 
-def test_knn_blocked_breaks_ties_as_dense():
+def test_knn_tree_breaks_ties_as_dense():
     gen = torch.Generator().manual_seed(3)
     # Integer coordinates: most k-th distances tie with the next ones, and
     # only the dense search on those rows reproduces its choice of which
@@ -90,53 +92,52 @@ def test_knn_blocked_breaks_ties_as_dense():
     query = torch.randint(0, 12, (2, 300, 3), generator=gen).float()
     for k in (5, 16):
         dense = knn(k, ref, query, method='dense')
-        blocked = knn(k, ref, query, method='blocked')
-        assert torch.equal(dense.sort(-1)[0], blocked.sort(-1)[0])
+        tree = knn(k, ref, query, method='tree')
+        assert torch.equal(dense.sort(-1)[0], tree.sort(-1)[0])
 
 
-def test_knn_blocked_clustered_and_duplicated_points():
+def test_knn_tree_clustered_and_duplicated_points():
     gen = torch.Generator().manual_seed(4)
-    # Two tight clusters far apart, each point repeated: blocks of very
-    # different extents and exact duplicates.
+    # Two tight clusters far apart, each point repeated: exact duplicates,
+    # whose queries the tree cannot separate (searched densely).
     cluster = torch.randn(1, 300, 3, generator=gen) * 0.01
     ref = torch.cat([cluster, cluster + 100., cluster], dim=1)
     query = torch.cat([cluster[:, :100] + 100., cluster[:, 100:200]], dim=1)
-    _assert_same_neighbours(ref, query, 7, query_block_size=16,
-                            ref_block_size=8)
+    _assert_same_neighbours(ref, query, 7)
 
 
-def test_knn_blocked_large_cloud_and_auto():
+def test_knn_tree_large_cloud_and_auto():
     gen = torch.Generator().manual_seed(5)
     ref = torch.rand(1, 4096, 3, generator=gen) * 10
     query = ref + 0.05 * torch.randn(1, 4096, 3, generator=gen)
     idx, dist = _assert_same_neighbours(ref, query, 32, max_elements=2**20)
     assert idx.shape == (1, 4096, 32) and dist.shape == (1, 4096, 32)
-    # 4096 x 4096 pairs on CPU: 'auto' takes the blocked search.
+    # 4096 x 4096 pairs on CPU: 'auto' takes the tree search.
     auto = knn(32, ref, query, return_dist=True)
     assert torch.equal(auto[0], idx) and torch.equal(auto[1], dist)
 
 
-def test_knn_blocked_non_finite_falls_back_to_dense():
+def test_knn_tree_non_finite_falls_back_to_dense():
     ref = torch.rand(1, 600, 3)
     query = torch.rand(1, 300, 3)
     query[0, 5, 1] = float('inf')
     dense = knn(4, ref, query, method='dense')
-    blocked = knn(4, ref, query, method='blocked')
-    assert torch.equal(dense, blocked)
+    tree = knn(4, ref, query, method='tree')
+    assert torch.equal(dense, tree)
 
 
-def test_knn_blocked_nan_reference_falls_back_to_dense():
+def test_knn_tree_nan_reference_falls_back_to_dense():
     gen = torch.Generator().manual_seed(7)
     ref = torch.rand(2, 700, 3, generator=gen)
     query = torch.rand(2, 300, 3, generator=gen)
     ref[1, 17, 0] = float('nan')
     dense = knn(4, ref, query, method='dense')
-    blocked = knn(4, ref, query, method='blocked')
-    assert torch.equal(dense, blocked)
+    tree = knn(4, ref, query, method='tree')
+    assert torch.equal(dense, tree)
 
 
 @pytest.mark.parametrize('k', [1, 3, 4, 9, 32])
-def test_knn_blocked_ties_every_path(k):
+def test_knn_tree_ties_every_path(k):
     # Integer coordinates (many equal distances): the small-k passes of min
     # (k <= 3, ranking k + 1), topk, and the dense re-search of tied rows.
     gen = torch.Generator().manual_seed(10 + k)
@@ -145,23 +146,21 @@ def test_knn_blocked_ties_every_path(k):
     _assert_same_neighbours(ref, query, k)
 
 
-def test_knn_blocked_duplicates_beyond_k():
+def test_knn_tree_duplicates_beyond_k():
     gen = torch.Generator().manual_seed(11)
     # Every reference point 5 times, so that the 3 nearest of a query on a
     # point tie among its 5 copies; and queries between clusters.
     base = torch.rand(1, 300, 3, generator=gen) * 4
     ref = base.repeat(1, 5, 1)
     query = torch.cat([base[:, :200], base[:, :200] + 0.01], dim=1)
-    _assert_same_neighbours(ref, query, 3, query_block_size=16,
-                            ref_block_size=16)
+    _assert_same_neighbours(ref, query, 3)
     _assert_same_neighbours(ref, query, 8)
 
 
-def test_knn_blocked_uneven_density():
+def test_knn_tree_uneven_density():
     gen = torch.Generator().manual_seed(12)
-    # A dense patch inside a sparse cloud: the queries of a block rank very
-    # different numbers of candidates (several runs per chunk), and sparse
-    # queries (as after farthest point sampling) span large blocks.
+    # A dense patch inside a sparse cloud: neighbourhoods of very different
+    # radii (sparse queries, as after farthest point sampling).
     sparse = torch.rand(1, 1500, 3, generator=gen) * 50
     dense = torch.rand(1, 2500, 3, generator=gen) + 20
     ref = torch.cat([sparse, dense], dim=1)
@@ -185,18 +184,18 @@ def test_k_smallest_passes_equal_topk():
         assert all(len(set(row.tolist())) == k for row in pos[finite])
 
 
-def test_reused_blocks_give_the_same_neighbours():
+def test_reused_trees_give_the_same_neighbours():
     gen = torch.Generator().manual_seed(14)
     pair = torch.rand(2, 3000, 3, generator=gen) * 10
     query = pair + 0.1 * torch.randn(2, 3000, 3, generator=gen)
     expected = [knn_dense(k, pair, query)[0].sort(-1)[0] for k in (3, 16)]
-    with reuse_point_blocks():
+    with reuse_search_trees():
         for k, exp in zip((3, 16), expected):
             assert torch.equal(knn(k, pair, query).sort(-1)[0], exp)
-        # One cloud of the batch reuses the batch's blocks.
+        # One cloud of the batch reuses the batch's trees.
         one = knn(16, pair[1:], query[1:]).sort(-1)[0]
         assert torch.equal(one, expected[1][1:])
-        # A cloud changed in place is cut into blocks again.
+        # A cloud changed in place gets a new tree.
         pair.mul_(-1)
         assert torch.equal(
             knn(3, pair, query).sort(-1)[0],
@@ -227,19 +226,74 @@ def test_knn_unknown_method():
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason='needs CUDA')
-def test_knn_blocked_equals_dense_cuda():
+def test_knn_tree_equals_dense_cuda():
     gen = torch.Generator().manual_seed(6)
     ref = (torch.rand(2, 3000, 3, generator=gen) * 10).cuda()
     query = (torch.rand(2, 2000, 3, generator=gen) * 10).cuda()
     _assert_same_neighbours(ref, query, 16, max_elements=2**22)
 
 
-def test_knn_blocked_on_a_real_scene(bpfn_reference):
-    # Level 1 of the reference scene (its 2048 farthest points): query
-    # blocks whose candidate runs ask for more blocks than they have, which
-    # must not pick a block twice.
+def test_knn_tree_on_a_real_scene(bpfn_reference):
+    # Level 1 of the reference scene (its 2048 farthest points), searched in
+    # itself: no neighbour twice.
     pc1 = bpfn_reference['pc1']
     level1 = pc1[:, bpfn_reference['fps_idx_pc1'][0][0].long()]
     for k in (3, 9, 16, 32):
         idx, _ = _assert_same_neighbours(level1, level1, k)
         assert (idx.sort(-1)[0].diff(dim=-1) > 0).all()  # no repeats
+
+
+def test_knn_tree_candidates_and_slack():
+    # The tree ranks k and a margin of candidates, never fewer than the
+    # product's smallest width allows.
+    assert tree_candidates(1) == 4 and tree_candidates(3) == 5
+    assert tree_candidates(32) == 36
+    gen = torch.Generator().manual_seed(16)
+    ref = torch.rand(1, 3000, 3, generator=gen) * 10
+    query = torch.rand(1, 1000, 3, generator=gen) * 10
+    # Far from the origin the float32 distances round more coarsely: the
+    # slack grows with the squared norms, more queries are searched
+    # densely, and the neighbours stay the dense ones.
+    for shift in (0., 1e3):
+        _assert_same_neighbours(ref + shift, query + shift, 8)
+
+
+def test_knn_tree_searches_uncertain_queries_densely(monkeypatch):
+    # A query whose k-th and W-th exact squared distances are within twice
+    # the rounding slack may have a neighbour outside its W candidates:
+    # exactly those queries go to the dense search.
+    gen = torch.Generator().manual_seed(17)
+    ref = torch.rand(2, 3000, 3, generator=gen) * 10
+    query = torch.rand(2, 500, 3, generator=gen) * 10
+    calls = []
+
+    def counting_dense(k, ref, query, max_elements=None):
+        calls.append(query.shape[1])
+        return knn_dense(k, ref, query, max_elements)
+
+    knn_module = sys.modules['bpfn.ops.knn']
+    monkeypatch.setattr(knn_module, 'knn_dense', counting_dense)
+    width = tree_candidates(4)
+    for slack in (2**-19, 2**-12, 1.0):
+        monkeypatch.setattr(knn_module, 'ROUNDING_SLACK', slack)
+        calls.clear()
+        idx, dist = knn_tree(4, ref, query)
+        expected = []
+        for i in range(2):
+            bound = slack * ((ref[i]**2).sum(-1).max() +
+                             (query[i]**2).sum(-1).max()).double()
+            exact = ((query[i, :, None].double() -
+                      ref[i, None].double())**2).sum(-1).sort(-1)[0]
+            uncertain = exact[:, width - 1] - exact[:, 3] <= 2 * bound
+            if uncertain.any():
+                expected.append(int(uncertain.sum()))
+        assert calls == expected
+        assert torch.equal(idx.sort(-1)[0],
+                           knn_dense(4, ref, query)[0].sort(-1)[0])
+    assert calls == [500, 500]  # a slack larger than every gap
+
+
+def test_knn_tree_refuses_other_devices():
+    ref = torch.rand(1, 300, 3, device='meta')
+    with pytest.raises(ValueError, match='CPU tensors only'):
+        knn_tree(4, ref, ref)

@@ -41,7 +41,7 @@ def test_default_searches_differ_from_export_at_ties_only():
     grid = _grid(8)  # 512 points
     query = grid[:, ::7] + 0.5  # between grid points: 8 equal distances
     with neighbour_audit() as audit:
-        for method in ('dense', 'blocked'):
+        for method in ('dense', 'tree'):
             knn(5, grid, query, method=method)
         knn(6, grid, grid)
         furthest_point_sample(grid, 64)

@@ -30,8 +30,8 @@ too or differs at exact ties only; 1 otherwise (2 for bad arguments).
 Neighbour search and farthest point sampling use standard ONNX operators
 only (no custom domain). The exported neighbour search is the exact dense
 one (``|a|^2 + |b|^2 - 2 a.b`` from a matrix product, then TopK): the
-blocked search of bpfn's CPU path builds data-dependent blocks that cannot
-be traced, and gives the same neighbours. Farthest point sampling is one
+k-d tree search of bpfn's CPU path runs outside torch, cannot be traced,
+and gives the same neighbours. Farthest point sampling is one
 ONNX Loop with the same operations as bpfn's (start at index 0, running
 minimum from 1e10, first index of the maximum), so the samples are
 identical. The TorchScript-based exporter of torch.onnx is used.
@@ -69,8 +69,8 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__.split('\n\n')[0],
         epilog='Neighbour search and farthest point sampling export to '
-        'standard ONNX operators. The blocked neighbour search of the CPU '
-        'fast path stays out of the export: the exact dense search is '
+        'standard ONNX operators. The k-d tree neighbour search of the '
+        'CPU fast path stays out of the export: the exact dense search is '
         'exported instead (the same neighbours).',
         formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('config', help='model config (a distillation config '
@@ -162,6 +162,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                          'its own order)' if audit.exact else
                          'FAIL: the paths differ beyond exact ties'))
     return 0 if res['ok'] and ties_only else 1
+
 
 if __name__ == '__main__':
     sys.exit(main())

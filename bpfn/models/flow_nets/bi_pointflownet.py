@@ -7,7 +7,7 @@ from mmengine.model import BaseModel
 from torch import Tensor
 
 from bpfn.ops import knn, three_interpolate, three_nn_weights, warp_backward
-from bpfn.ops.point_blocks import reuse_point_blocks
+from bpfn.ops.search_trees import reuse_search_trees
 from bpfn.registry import MODELS
 from ..layers import (BidirectionalCrossLayer, Conv1dBlock, PointConvDown,
                       ResidualFlowEstimator)
@@ -222,7 +222,7 @@ class BiPointFlowNet(BaseModel):
         out['xyz4'], out['feats4'], _ = self.level4(out['xyz'][-1], x)
         return out
 
-    @reuse_point_blocks()
+    @reuse_search_trees()
     def extract(self,
                 pc1: Tensor,
                 pc2: Tensor,
@@ -230,8 +230,8 @@ class BiPointFlowNet(BaseModel):
                 feat2: Optional[Tensor] = None) -> Dict[str, List[Tensor]]:
         """Run the network.
 
-        Every neighbour search of one call shares the k-d blocks of the
-        clouds it searches (:func:`~bpfn.ops.point_blocks.reuse_point_blocks`).
+        Every neighbour search of one call shares the k-d trees of the
+        clouds it searches (:func:`~bpfn.ops.search_trees.reuse_search_trees`).
 
         Args:
             pc1 (Tensor): First cloud, shape (B, N, 3).
