@@ -64,21 +64,24 @@ class BidirectionalCrossLayer(nn.Module):
         self.embedding_21 = nn.Identity()
 
     @staticmethod
-    def embed(xyz1: Tensor, feats1: Tensor, feats2: Tensor, idx: Tensor,
-              direction: Tensor, pos: nn.Module,
-              mlp: nn.ModuleList) -> Tensor:
+    def embed(xyz1: Tensor, xyz2: Tensor, feats1: Tensor, feats2: Tensor,
+              idx: Tensor, pos: nn.Module, mlp: nn.ModuleList) -> Tensor:
         """Embed cloud 2 into cloud 1 over each point's neighbours.
 
-        Channel-last and contiguous inside, so that every gather copies
-        whole rows.
+        The original adds, for every neighbour ``j`` of a point ``i``, the
+        features ``f2_j + f1_i`` and the 1x1 conv of the relative position,
+        ``W (x2_j - x1_i) + b``. That conv is linear, so the sum is
+        ``(f2_j + W x2_j) + (f1_i - W x1_i + b)``: both terms are computed
+        once per point and only the first is gathered per neighbour (the
+        same values up to float32 rounding). Channel-last and contiguous
+        inside, so that every gather copies whole rows.
 
         Args:
             xyz1 (Tensor): Points of cloud 1, shape (B, N1, 3).
+            xyz2 (Tensor): Points of cloud 2, shape (B, N2, 3).
             feats1 (Tensor): Features of cloud 1, shape (B, N1, C).
-            feats2 (Tensor): Features of cloud 2, shape (B, N2, C),
-                contiguous.
+            feats2 (Tensor): Features of cloud 2, shape (B, N2, C).
             idx (Tensor): Neighbours in cloud 2, shape (B, N1, K).
-            direction (Tensor): Neighbour minus point, shape (B, N1, K, 3).
             pos (nn.Module): 1x1 conv of the relative positions.
             mlp (nn.ModuleList): Further 1x1 conv blocks.
 
@@ -86,20 +89,23 @@ class BidirectionalCrossLayer(nn.Module):
             Tensor: Embedded features, shape (B, N1, C'), contiguous.
         """
         batch, num1, num_neighbors = idx.shape
-        channels = feats2.shape[-1]
+        weight = pos.weight.reshape(pos.weight.shape[0], 3)
+        table2 = torch.addmm(feats2.reshape(-1, feats2.shape[-1]),
+                             xyz2.reshape(-1, 3), weight.t()).view(
+                                 batch, -1, weight.shape[0])
+        own1 = feats1 + F.linear(xyz1, -weight, pos.bias)
+        channels = table2.shape[-1]
         # Chunks of cloud 1 keep the (B, chunk, K, C) tensors in cache; every
         # point is computed as on the whole cloud.
-        per_point = batch * num_neighbors * max(channels, pos.out_channels)
+        per_point = batch * num_neighbors * channels
         out = []
         for part in point_chunks(num1, per_point,
                                  chunk_elements(xyz1.device)):
-            x = group_points(feats2, idx[:, part])  # B,n,K,C
-            x = torch.add(x, feats1[:, part].unsqueeze(2)).view(-1, channels)
+            x = group_points(table2, idx[:, part])  # B,n,K,C
             # Out of place: in-place operations act on whole tensors only,
             # never on views (whose gradients autograd would copy).
-            x = torch.add(x, pointwise(pos, direction[:, part].reshape(-1, 3)))
-            x = F.leaky_relu_(x, LEAKY_RATE).view(batch, -1, num_neighbors,
-                                                  channels)
+            x = torch.add(x, own1[:, part].unsqueeze(2))
+            x = F.leaky_relu_(x, LEAKY_RATE)
             for block in mlp:
                 x = block(x)
             out.append(max_over_neighbors(x))
@@ -166,21 +172,16 @@ class BidirectionalCrossLayer(nn.Module):
         if use_reference():
             return self.forward_reference(xyz1, xyz2, feats1, feats2, idx12,
                                           idx21)
-        # The first and the last embedding gather the same neighbours.
-        dir12 = group_points(xyz2, idx12) - xyz1.unsqueeze(2)
-        dir21 = group_points(xyz1, idx21) - xyz2.unsqueeze(2)
         new1 = pointwise(self.cross_t1, self.embed(
-            xyz1, pointwise(self.cross_t11, feats1),
-            pointwise(self.cross_t22, feats2), idx12, dir12, self.pos1,
-            self.mlp1))
+            xyz1, xyz2, pointwise(self.cross_t11, feats1),
+            pointwise(self.cross_t22, feats2), idx12, self.pos1, self.mlp1))
         new2 = pointwise(self.cross_t2, self.embed(
-            xyz2, pointwise(self.cross_t11, feats2),
-            pointwise(self.cross_t22, feats1), idx21, dir21, self.pos1,
-            self.mlp1))
+            xyz2, xyz1, pointwise(self.cross_t11, feats2),
+            pointwise(self.cross_t22, feats1), idx21, self.pos1, self.mlp1))
         feat1_new = self.embedding_12(new1)
         feat2_new = self.embedding_21(new2)
-        feat1_final = self.embed(xyz1, feat1_new, feat2_new.contiguous(),
-                                 idx12, dir12, self.pos2, self.mlp2)
+        feat1_final = self.embed(xyz1, xyz2, feat1_new, feat2_new, idx12,
+                                 self.pos2, self.mlp2)
         return feat1_new, feat2_new, feat1_final
 
     def forward_reference(self, xyz1: Tensor, xyz2: Tensor, feats1: Tensor,
