@@ -64,17 +64,21 @@ def _fps_numpy(coords: Tensor, num_samples: int) -> Tensor:
     min_dist = np.full((batch, num_points), 1e10, dtype=points.dtype)
     diff = np.empty_like(points)
     dist = np.empty_like(min_dist)
-    rows = np.arange(batch)
-    farthest = np.zeros(batch, dtype=np.int64)
+    # Flat positions of the x, y, z of point 0 of each cloud: the chosen
+    # centroids are taken from them with one ``take`` per step.
+    corner = (np.arange(batch)[:, None] * 3 + np.arange(3)) * num_points
+    take = points.reshape(-1).take
+    diff_x, diff_y, diff_z = diff[:, 0], diff[:, 1], diff[:, 2]
+    farthest = np.zeros((batch, 1), dtype=np.int64)
     chosen = np.zeros((batch, num_samples), dtype=np.int64)
     for i in range(1, num_samples):
-        np.subtract(points, points[rows, :, farthest][:, :, None], out=diff)
+        np.subtract(points, take(corner + farthest)[:, :, None], out=diff)
         np.multiply(diff, diff, out=diff)
-        np.add(diff[:, 0], diff[:, 1], out=dist)
-        np.add(dist, diff[:, 2], out=dist)
+        np.add(diff_x, diff_y, out=dist)
+        np.add(dist, diff_z, out=dist)
         np.minimum(min_dist, dist, out=min_dist)
-        farthest = min_dist.argmax(axis=1)
-        chosen[:, i] = farthest
+        farthest = min_dist.argmax(axis=1)[:, None]
+        chosen[:, i] = farthest[:, 0]
     return torch.from_numpy(chosen)
 
 
