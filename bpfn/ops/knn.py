@@ -7,8 +7,8 @@ from torch import Tensor
 from .chunking import point_chunks
 from .export import EXPORT_MAX_ELEMENTS, use_export
 from .neighbour_audit import current_audit
-from .search_trees import all_finite, cloud_trees, squared_norms
 from .reference import use_reference
+from .search_trees import all_finite, cloud_trees, squared_norms
 
 # Largest number of distance entries held at once by one chunk of queries
 # (B * chunk * M). On CPU a chunk that stays in cache (2**20 float32 values,

@@ -45,6 +45,21 @@ def test_compare_reference_prints_both_paths_and_ratios(tmp_path, capsys):
     assert check['p99'] <= 1e-4 and check['fps_equal']
 
 
+def test_ratios_to_the_teacher_are_taken_within_rounds():
+    tool = load('benchmark')
+    # The machine slowed down 3x in the second round; within each round the
+    # student took half the teacher's wall time and 0.6 of its CPU time.
+    teacher = dict(rounds=[(1.0, 2.0), (3.0, 6.0)])
+    student = dict(rounds=[(0.5, 1.2), (1.5, 3.6)])
+    assert tool.round_ratio(student, teacher) == pytest.approx((0.5, 0.6))
+    # Every timed call of interleaved() is kept in order.
+    calls = []
+    res = tool.interleaved({'a': lambda: calls.append('a'),
+                            'b': lambda: calls.append('b')}, 3, 1, 'cpu')
+    assert calls == ['a', 'b'] * 4
+    assert len(res['a']['rounds']) == 3 and len(res['b']['rounds']) == 3
+
+
 def test_onnxruntime_backend(tmp_path, capsys):
     pytest.importorskip('onnx', reason='--backend onnxruntime exports with '
                         'the optional package onnx')
