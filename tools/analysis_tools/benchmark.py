@@ -20,8 +20,10 @@ Examples::
         --threads 2
 
 Every measurement interleaves what it compares (A, B, A, B, ...) in one
-process and reports medians of wall time and of process CPU time, so that
-the ratios hold on a busy machine even when the absolute times do not.
+process and reports medians of wall time and of process CPU time; ratios
+are medians of the ratios taken within each round (A / B of the same
+round), so that they hold on a busy machine even when the absolute times
+do not.
 """
 import argparse
 import copy
@@ -500,7 +502,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         if fresh:
             header += ['fresh process']
         if args.compare_reference:
-            header += ['reference / bpfn (wall, CPU, memory)']
+            header += ['reference / bpfn (wall, CPU, memory)*']
         rows = [header]
         for (name, reference), r in res.items():
             row = [name, 'reference' if reference else 'bpfn',
@@ -515,13 +517,14 @@ def main(argv: Optional[List[str]] = None) -> int:
                     # Memory: of the fresh processes where measured.
                     mine = fresh.get((step, name, True)) or r['peak']
                     theirs = fresh.get((step, name, False)) or fast['peak']
-                    row += [f'{r["wall"] / fast["wall"]:.2f}x, '
-                            f'{r["cpu"] / fast["cpu"]:.2f}x, '
-                            f'{mine / theirs:.2f}x']
+                    wall, cpu = round_ratio(r, fast)
+                    row += [f'{wall:.2f}x, {cpu:.2f}x, {mine / theirs:.2f}x']
                 else:
                     row += ['']
             rows.append(row)
         print_table(rows)
+        if args.compare_reference:
+            print('* time ratios: medians of the ratios within each round')
         base = osp.splitext(osp.basename(TEACHER_CONFIG))[0]
         if len(nets) > 1 and (base, False) in res:
             teacher = res[(base, False)]
