@@ -13,8 +13,8 @@ from bpfn.ops.search_trees import reuse_search_trees
 
 def test_square_distance_matches_definition():
     gen = torch.Generator().manual_seed(0)
-    a, b = torch.rand(2, 50, 3, generator=gen), torch.rand(2, 70, 3,
-                                                            generator=gen)
+    a = torch.rand(2, 50, 3, generator=gen)
+    b = torch.rand(2, 70, 3, generator=gen)
     expected = ((a.unsqueeze(2) - b.unsqueeze(1))**2).sum(-1)
     assert torch.allclose(square_distance(a, b), expected, atol=1e-6)
 

@@ -52,14 +52,16 @@ class BidirectionalCrossLayer(nn.Module):
         self.bias2.requires_grad_(False)
         self.pos1 = nn.Conv2d(3, mlp1[0], 1)
         self.mlp1 = nn.ModuleList(
-            Conv2dBlock(c_in, c_out) for c_in, c_out in zip(mlp1[:-1], mlp1[1:]))
+            Conv2dBlock(c_in, c_out)
+            for c_in, c_out in zip(mlp1[:-1], mlp1[1:]))
         self.cross_t11 = nn.Conv1d(in_channels, mlp1[0], 1)
         self.cross_t22 = nn.Conv1d(in_channels, mlp1[0], 1)
         self.cross_t1 = nn.Conv1d(mlp1[-1], mlp2[0], 1)
         self.cross_t2 = nn.Conv1d(mlp1[-1], mlp2[0], 1)
         self.pos2 = nn.Conv2d(3, mlp2[0], 1)
         self.mlp2 = nn.ModuleList(
-            Conv2dBlock(c_in, c_out) for c_in, c_out in zip(mlp2[:-1], mlp2[1:]))
+            Conv2dBlock(c_in, c_out)
+            for c_in, c_out in zip(mlp2[:-1], mlp2[1:]))
         self.embedding_12 = nn.Identity()
         self.embedding_21 = nn.Identity()
 
