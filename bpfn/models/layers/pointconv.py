@@ -147,11 +147,13 @@ class PointConv(nn.Module):
             if not (xyz.requires_grad or centre.requires_grad):
                 rel_xyz = rel_xyz.detach()  # no gradient to send back
             weights = self.weightnet(rel_xyz)  # B,n,K,W
-            agg = torch.cat([
+            parts = [
                 self._weighted_sum(grouped[:, sub], weights[:, sub], mid,
                                    mid_major)
                 for sub in point_chunks(grouped.shape[1], 1, MAX_PRODUCTS)
-            ], dim=1)  # B,n,C,W (B,n,W,C when mid_major)
+            ]  # B,n,C,W (B,n,W,C when mid_major)
+            # One part is used as it is (a cat of one would copy it).
+            agg = parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
             if mid_major:
                 out.append(F.linear(agg.reshape(batch, agg.shape[1], -1),
                                     weight, self.linear.bias))
