@@ -223,6 +223,7 @@ def knn_export(k: int,
 
 
 def _candidate_distances(ref: Tensor, query: Tensor, cand: Tensor,
+                         ref_sq: Tensor, query_sq: Tensor,
                          max_elements: int) -> Tensor:
     """Squared distances of every query to its own candidates, bitwise
     those of :func:`square_distance`.
@@ -238,6 +239,9 @@ def _candidate_distances(ref: Tensor, query: Tensor, cand: Tensor,
         query (Tensor): Query points, shape (B, S, 3).
         cand (Tensor): Candidates of every query, indices into M,
             shape (B, S, W), ``GROUP_ROWS * W >= MIN_PRODUCT_COLS``.
+        ref_sq (Tensor): Squared norms of ``ref`` (:func:`squared_norms`),
+            shape (B, M).
+        query_sq (Tensor): Squared norms of ``query``, shape (B, S).
         max_elements (int): Bound on the product entries held at once.
 
     Returns:
@@ -245,7 +249,6 @@ def _candidate_distances(ref: Tensor, query: Tensor, cand: Tensor,
     """
     batch, num_query, width = cand.shape
     num_ref = ref.shape[1]
-    query_sq = squared_norms(query)
     pad = -num_query % GROUP_ROWS
     if pad:  # whole groups: repeat the first queries
         query = torch.cat([query, query[:, :pad].expand(batch, pad, 3)], 1)
@@ -276,7 +279,7 @@ def _candidate_distances(ref: Tensor, query: Tensor, cand: Tensor,
         own.append(diagonal[start - low:start - low + stop - start])
     dist = torch.cat(own).reshape(batch, -1, width)[:, :num_query]
     dist = dist + query_sq.unsqueeze(-1)
-    dist += squared_norms(ref).view(-1).index_select(
+    dist += ref_sq.view(-1).index_select(
         0, (cand[:, :num_query] + offset).reshape(-1)).view_as(dist)
     return dist
 
@@ -322,16 +325,16 @@ def knn_tree(k: int,
                          f'got {query.device} and {ref.device}')
     max_elements = max_elements or default_max_elements(query.device)
     batch, num_query, _ = query.shape
-    num_ref = ref.shape[1]
-    width = min(num_ref, tree_candidates(k))
-    if (width < tree_candidates(k)
+    width = tree_candidates(k)
+    if (ref.shape[1] < width
             or query.dtype not in (torch.float32, torch.float64)
             or not all_finite(ref) or not all_finite(query)):
         return knn_dense(k, ref, query, max_elements)
 
     # 1-2. Candidates, and whether they are certain to hold the neighbours.
-    slack = ROUNDING_SLACK * (squared_norms(ref).amax(1).double() +
-                              squared_norms(query).amax(1).double())
+    ref_sq, query_sq = squared_norms(ref), squared_norms(query)
+    slack = ROUNDING_SLACK * (ref_sq.amax(1).double() +
+                              query_sq.amax(1).double())
     cand = torch.empty(batch, num_query, width, dtype=torch.long)
     certain = torch.empty(batch, num_query, dtype=torch.bool)
     for i, tree in enumerate(cloud_trees(ref)):
@@ -342,7 +345,8 @@ def knn_tree(k: int,
         certain[i] = exact[:, -1] - exact[:, k - 1] > 2 * slack[i]
 
     # 3. Bitwise distances; the k smallest, and a tie check.
-    dist = _candidate_distances(ref, query, cand, max_elements)
+    dist = _candidate_distances(ref, query, cand, ref_sq, query_sq,
+                                max_elements)
     idx, values = cand[..., :k].contiguous(), dist[..., :k].contiguous()
     # The tree's order is exact: usually its first k are the k smallest,
     # all below the other candidates.
