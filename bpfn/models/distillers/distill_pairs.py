@@ -19,6 +19,7 @@ from torch import Tensor, nn
 from bpfn.registry import MODELS
 from ..losses import (BaseFeatureDistillLoss, BaseOutputDistillLoss,
                       BaseSelfSupervisedLoss)
+from .eval_mode import evaluating
 from .recorder import RecorderManager
 
 #: Points of the random pair of the dry run (or the nets' minimum).
@@ -150,26 +151,22 @@ def dry_run_adapters(entries: DistillEntries, student: nn.Module,
     pc2 = pc1 + 0.05 * torch.rand(1, num, 3, generator=gen)
     device = next(student.parameters()).device
     inputs = dict(pc1=pc1.to(device), pc2=pc2.to(device))
-    was_training = student.training
-    student.eval()  # no BatchNorm statistics updates
     adapters = {}
-    try:
-        with recorders.step(full_size=False):
-            student(inputs, mode='tensor')
-            teacher(inputs, mode='tensor')
-            for i, pairs in enumerate(entries.pairs):
-                for s_tap, t_tap, key in pairs:
-                    s = recorders['student'].feature(s_tap)
-                    t = recorders['teacher'].feature(t_tap)
-                    check_pair(f'model.distill_losses[{i}]', s_tap, t_tap, s,
-                               t, key is not None)
-                    if key is not None:
-                        cfg = dict(entries.adapter_cfgs[key],
-                                   in_channels=s.shape[2],
-                                   out_channels=t.shape[2])
-                        adapters[key] = MODELS.build(cfg).to(device)
-    finally:
-        student.train(was_training)
+    # Eval mode: no BatchNorm statistics updates.
+    with evaluating(student), recorders.step(full_size=False):
+        student(inputs, mode='tensor')
+        teacher(inputs, mode='tensor')
+        for i, pairs in enumerate(entries.pairs):
+            for s_tap, t_tap, key in pairs:
+                s = recorders['student'].feature(s_tap)
+                t = recorders['teacher'].feature(t_tap)
+                check_pair(f'model.distill_losses[{i}]', s_tap, t_tap, s, t,
+                           key is not None)
+                if key is not None:
+                    cfg = dict(entries.adapter_cfgs[key],
+                               in_channels=s.shape[2],
+                               out_channels=t.shape[2])
+                    adapters[key] = MODELS.build(cfg).to(device)
     return adapters
 
 

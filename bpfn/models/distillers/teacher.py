@@ -17,6 +17,7 @@ from bpfn.registry import MODELS
 from bpfn.utils import (CheckpointError, load_model_weights,
                         resolve_teacher_checkpoint)
 from ..losses import subsample_flow, teacher_errors
+from .eval_mode import evaluating
 
 
 def build_teacher(teacher: Optional[dict], teacher_ckpt: Optional[str],
@@ -100,12 +101,8 @@ def teacher_point_errors(student: nn.Module, teacher: nn.Module,
             teacher, 'num_points', None):
         s_out = t_out
     else:
-        was_training = student.training
-        student.eval()
-        try:
+        with evaluating(student):
             s_out = student(inputs, mode='tensor')
-        finally:
-            student.train(was_training)
     flows = s_out['flows']
     gt = student.stack_gt_flow(data_samples).to(flows[0])
     gt_targets = subsample_flow(gt, s_out['fps_idx_pc1'][:len(flows) - 1])
