@@ -4,7 +4,7 @@ from typing import Optional, Tuple, Union
 import torch
 from torch import Tensor
 
-from .chunking import point_chunks
+from .chunking import cat_chunks, point_chunks
 from .export import EXPORT_MAX_ELEMENTS, use_export
 from .neighbour_audit import current_audit
 from .reference import use_reference
@@ -171,9 +171,7 @@ def knn_dense(k: int,
         values, idx = torch.topk(dist, k, dim=-1, largest=False, sorted=False)
         idx_chunks.append(idx)
         dist_chunks.append(values)
-    if len(idx_chunks) == 1:
-        return idx_chunks[0], dist_chunks[0]
-    return torch.cat(idx_chunks, dim=1), torch.cat(dist_chunks, dim=1)
+    return cat_chunks(idx_chunks, dim=1), cat_chunks(dist_chunks, dim=1)
 
 
 def knn_export(k: int,
@@ -217,9 +215,7 @@ def knn_export(k: int,
             values, idx = values[..., :k], idx[..., :k]
         idx_chunks.append(idx)
         dist_chunks.append(values)
-    if len(idx_chunks) == 1:
-        return idx_chunks[0], dist_chunks[0]
-    return torch.cat(idx_chunks, dim=1), torch.cat(dist_chunks, dim=1)
+    return cat_chunks(idx_chunks, dim=1), cat_chunks(dist_chunks, dim=1)
 
 
 def _candidate_distances(ref: Tensor, query: Tensor, cand: Tensor,
@@ -277,7 +273,7 @@ def _candidate_distances(ref: Tensor, query: Tensor, cand: Tensor,
             -1, GROUP_ROWS, GROUP_ROWS, width)
         diagonal = product.diagonal(dim1=1, dim2=2).transpose(1, 2)
         own.append(diagonal[start - low:start - low + stop - start])
-    dist = torch.cat(own).reshape(batch, -1, width)[:, :num_query]
+    dist = cat_chunks(own, dim=0).reshape(batch, -1, width)[:, :num_query]
     dist = dist + query_sq.unsqueeze(-1)
     dist += ref_sq.view(-1).index_select(
         0, (cand[:, :num_query] + offset).reshape(-1)).view_as(dist)

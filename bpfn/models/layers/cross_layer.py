@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from bpfn.ops import group_points, knn
-from bpfn.ops.chunking import chunk_elements, point_chunks
+from bpfn.ops.chunking import cat_chunks, chunk_elements, point_chunks
 from bpfn.ops.reference import use_reference
 from .conv_block import LEAKY_RATE, Conv2dBlock, pointwise
 
@@ -111,7 +111,7 @@ class BidirectionalCrossLayer(nn.Module):
             for block in mlp:
                 x = block(x)
             out.append(max_over_neighbors(x))
-        return out[0] if len(out) == 1 else torch.cat(out, dim=1)
+        return cat_chunks(out, dim=1)
 
     @staticmethod
     def embed_reference(xyz1: Tensor, xyz2: Tensor, feats1: Tensor,

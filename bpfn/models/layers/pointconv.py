@@ -7,7 +7,7 @@ from torch import Tensor, nn
 
 from bpfn.ops import (furthest_point_sample, gather_points, group_points,
                       knn)
-from bpfn.ops.chunking import chunk_elements, point_chunks
+from bpfn.ops.chunking import cat_chunks, chunk_elements, point_chunks
 from bpfn.ops.export import use_export
 from bpfn.ops.reference import use_reference
 from .conv_block import LEAKY_RATE
@@ -152,8 +152,7 @@ class PointConv(nn.Module):
                                    mid_major)
                 for sub in point_chunks(grouped.shape[1], 1, MAX_PRODUCTS)
             ]  # B,n,C,W (B,n,W,C when mid_major)
-            # One part is used as it is (a cat of one would copy it).
-            agg = parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
+            agg = cat_chunks(parts, dim=1)
             if mid_major:
                 out.append(F.linear(agg.reshape(batch, agg.shape[1], -1),
                                     weight, self.linear.bias))
@@ -161,7 +160,7 @@ class PointConv(nn.Module):
             if isinstance(self.linear, nn.Linear):
                 agg = agg.reshape(batch, agg.shape[1], -1)
             out.append(self.linear(agg))
-        out = out[0] if len(out) == 1 else torch.cat(out, dim=1)  # B,S,C
+        out = cat_chunks(out, dim=1)  # B,S,C
         if self.bn_linear is not None:
             # BatchNorm over (B * S, C): the same statistics as over the
             # (B, C, S) map of the original, without transposing it.
