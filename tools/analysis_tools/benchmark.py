@@ -539,9 +539,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         for name in distill:
             key = (name + ' (student only)', False)
             if key in res:
-                ratio = res[(name, False)]['wall'] / res[key]['wall']
+                ratio = round_ratio(res[(name, False)], res[key])[0]
                 print(f'{name}: distillation step / student-only step = '
-                      f'{ratio:.2f}x (wall)')
+                      f'{ratio:.2f}x (wall, median of the ratios within each '
+                      'round)')
     if args.json:
         report = dict(
             device=args.device, device_name=device_name,
@@ -599,8 +600,8 @@ def onnxruntime_main(args: argparse.Namespace, nets: Dict[str, object],
         ratio = ''
         if backend == 'onnxruntime':
             base = res[(name, 'PyTorch')]
-            ratio = (f'{r["wall"] / base["wall"]:.2f}x, '
-                     f'{r["cpu"] / base["cpu"]:.2f}x')
+            wall, cpu = round_ratio(r, base)
+            ratio = f'{wall:.2f}x, {cpu:.2f}x'
         rows.append([name, backend, f'{r["wall"]:.3f}', f'{r["cpu"]:.3f}',
                      ratio])
     print_table(rows)
