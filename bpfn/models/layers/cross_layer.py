@@ -91,11 +91,19 @@ class BidirectionalCrossLayer(nn.Module):
             Tensor: Embedded features, shape (B, N1, C'), contiguous.
         """
         batch, num1, num_neighbors = idx.shape
-        weight = pos.weight.reshape(pos.weight.shape[0], 3)
-        table2 = torch.addmm(feats2.reshape(-1, feats2.shape[-1]),
-                             xyz2.reshape(-1, 3), weight.t()).view(
-                                 batch, -1, weight.shape[0])
-        own1 = feats1 + F.linear(xyz1, -weight, pos.bias)
+        # ``W x2`` and ``W x1`` are of the size of the coordinates, far
+        # larger than their difference: computed in float16 or bfloat16
+        # (autocast) their rounding would swamp it, so they are computed in
+        # at least float32, as the original's relative positions are.
+        dtype = torch.promote_types(feats2.dtype, torch.float32)
+        with torch.autocast(xyz1.device.type, enabled=False):
+            weight = pos.weight.reshape(pos.weight.shape[0], 3).to(dtype)
+            table2 = torch.addmm(
+                feats2.reshape(-1, feats2.shape[-1]).to(dtype),
+                xyz2.reshape(-1, 3).to(dtype), weight.t()).view(
+                    batch, -1, weight.shape[0])
+            own1 = feats1.to(dtype) + F.linear(
+                xyz1.to(dtype), -weight, pos.bias.to(dtype))
         channels = table2.shape[-1]
         # Chunks of cloud 1 keep the (B, chunk, K, C) tensors in cache; every
         # point is computed as on the whole cloud.
