@@ -122,7 +122,9 @@ def knn(k: int,
     if method not in ('auto', 'dense', 'tree'):
         raise ValueError(f"knn: unknown method {method!r}, expected 'auto', "
                          "'dense' or 'tree'")
-    with torch.no_grad():  # indices only: no graph to record
+    # Indices only: no graph to record. Never under autocast (--amp): in
+    # float16 or bfloat16 most rows' neighbours would change.
+    with torch.no_grad(), torch.autocast(query.device.type, enabled=False):
         ref, query = ref.detach(), query.detach()
         if use_reference():
             idx, dist = knn_reference(k, ref, query)

@@ -297,3 +297,18 @@ def test_knn_tree_refuses_other_devices():
     ref = torch.rand(1, 300, 3, device='meta')
     with pytest.raises(ValueError, match='CPU tensors only'):
         knn_tree(4, ref, ref)
+
+
+@pytest.mark.parametrize('method', ['dense', 'tree'])
+def test_knn_under_autocast_is_the_float32_search(method):
+    # --amp on CPU runs the model under bfloat16 autocast: the distance
+    # products must still be float32 (in bfloat16 most rows change).
+    gen = torch.Generator().manual_seed(18)
+    ref = torch.rand(1, 3000, 3, generator=gen) * 30
+    query = torch.rand(1, 1500, 3, generator=gen) * 30
+    expected = knn(8, ref, query, return_dist=True, method=method)
+    with torch.autocast('cpu', dtype=torch.bfloat16):
+        got = knn(8, ref, query, return_dist=True, method=method)
+    assert got[1].dtype == torch.float32
+    for a, b in zip(got, expected):
+        assert torch.equal(a, b)
