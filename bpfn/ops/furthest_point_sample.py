@@ -1,4 +1,8 @@
 """Farthest point sampling."""
+import functools
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, Optional
+
 import numpy as np
 import torch
 from torch import Tensor
@@ -11,6 +15,10 @@ from .threads import cpu_threads
 # Fewest values of a sampling step's tensors (B * N * 3) for which the torch
 # loop uses more than one CPU thread.
 FPS_PARALLEL_MIN_ELEMENTS = 2**20
+# Fewest point updates (N * S per cloud) for which the compiled loop samples
+# the clouds of a batch on parallel threads; below, starting the threads
+# costs more than it saves.
+COMPILED_PARALLEL_MIN_UPDATES = 2**22
 
 
 def furthest_point_sample(xyz: Tensor, num_samples: int) -> Tensor:
@@ -21,12 +29,14 @@ def furthest_point_sample(xyz: Tensor, num_samples: int) -> Tensor:
     index of its maximum. The loop runs over the samples; every step is
     vectorised over the batch and the points.
 
-    On CPU (float32 / float64) the loop runs on NumPy views of the same
-    memory: its per-call overhead is a fraction of a torch operator's, which
-    dominates steps this small, and it runs on one thread (no
-    synchronisation per step). Its arithmetic is the same IEEE operations
-    in the same order (squares, then ``(dx^2 + dy^2) + dz^2``), so the
-    samples are identical.
+    On CPU (float32 / float64, finite coordinates) the loop is compiled
+    with Numba (:func:`compiled_loop`), one cloud per thread on large
+    clouds; without Numba, or with non-finite coordinates, it runs on NumPy
+    views of the same memory (:func:`_fps_numpy`), whose per-call overhead
+    is a fraction of a torch operator's. Both do the same IEEE operations
+    in the same order (squares, then ``(dx^2 + dy^2) + dz^2``, a running
+    minimum, the first index of its maximum) as the torch loop of other
+    devices, so the samples are identical.
 
     Args:
         xyz (Tensor): Points, shape (B, N, 3).
@@ -47,7 +57,11 @@ def furthest_point_sample(xyz: Tensor, num_samples: int) -> Tensor:
         coords = xyz.detach().transpose(1, 2).contiguous()  # B, 3, N
         if (coords.device.type == 'cpu'
                 and coords.dtype in (torch.float32, torch.float64)):
-            idx = _fps_numpy(coords, num_samples)
+            if compiled_loop() is not None and bool(
+                    torch.isfinite(coords).all()):
+                idx = _fps_compiled(coords, num_samples)
+            else:
+                idx = _fps_numpy(coords, num_samples)
         else:
             idx = _fps_torch(coords, num_samples)
         audit = current_audit()
@@ -55,6 +69,47 @@ def furthest_point_sample(xyz: Tensor, num_samples: int) -> Tensor:
             audit.compare_samples(
                 idx, furthest_point_sample_export(xyz, num_samples))
     return idx
+
+
+@functools.lru_cache(maxsize=None)
+def compiled_loop() -> Optional[Callable]:
+    """The compiled sampling loop of one cloud
+    (:func:`bpfn.ops.fps_compiled.sample_cloud`), or None without Numba.
+
+    Imported on first use, so that importing bpfn does not load Numba.
+    """
+    try:
+        from .fps_compiled import sample_cloud
+    except ImportError:  # no Numba wheel for this platform: the NumPy loop
+        return None
+    return sample_cloud
+
+
+def _fps_compiled(coords: Tensor, num_samples: int) -> Tensor:
+    """The sampling loop on (B, 3, N) finite CPU coordinates, compiled.
+
+    Large clouds of a batch are sampled on parallel threads (the compiled
+    loop releases the GIL), as many as torch's intra-op threads.
+    """
+    sample_cloud = compiled_loop()
+    points = coords.numpy()
+    batch, _, num_points = points.shape
+    min_dist = np.full((batch, num_points), 1e10, dtype=points.dtype)
+    chosen = np.zeros((batch, num_samples), dtype=np.int64)
+
+    def sample(i: int) -> None:
+        sample_cloud(points[i, 0], points[i, 1], points[i, 2], min_dist[i],
+                     chosen[i])
+
+    workers = min(batch, torch.get_num_threads())
+    if workers > 1 and \
+            num_points * num_samples >= COMPILED_PARALLEL_MIN_UPDATES:
+        with ThreadPoolExecutor(workers) as pool:
+            list(pool.map(sample, range(batch)))
+    else:
+        for i in range(batch):
+            sample(i)
+    return torch.from_numpy(chosen)
 
 
 def _fps_numpy(coords: Tensor, num_samples: int) -> Tensor:

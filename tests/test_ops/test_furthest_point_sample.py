@@ -57,9 +57,45 @@ def test_fps_torch_and_numpy_loops_agree(monkeypatch, parallel_min, dtype):
     from_torch = fps_module._fps_torch(coords, 120)
     assert torch.get_num_threads() == before
     assert torch.equal(from_torch, fps_module._fps_numpy(coords, 120))
+    assert torch.equal(from_torch, fps_module._fps_compiled(coords, 120))
     assert torch.equal(from_torch, furthest_point_sample(xyz, 120))
     assert torch.equal(from_torch,
                        furthest_point_sample_brute_force(xyz, 120))
+
+
+def test_fps_compiled_loop_is_used_on_cpu(monkeypatch):
+    # Numba is a runtime requirement: finite CPU clouds take the compiled
+    # loop, and clouds with non-finite points the NumPy one.
+    assert fps_module.compiled_loop() is not None
+    calls = []
+    for name in ('_fps_compiled', '_fps_numpy'):
+        monkeypatch.setattr(
+            fps_module, name,
+            lambda coords, num, f=getattr(fps_module, name), name=name:
+            calls.append(name) or f(coords, num))
+    xyz = torch.rand(2, 50, 3)
+    furthest_point_sample(xyz, 5)
+    xyz[1, 3, 0] = float('nan')
+    furthest_point_sample(xyz, 5)
+    assert calls == ['_fps_compiled', '_fps_numpy']
+
+
+@pytest.mark.parametrize('dtype', [torch.float32, torch.float64])
+def test_fps_compiled_clouds_on_parallel_threads(monkeypatch, dtype):
+    # With the threshold at 0 every cloud of the batch is sampled on its own
+    # thread; the picks are those of the serial loops, cloud by cloud.
+    monkeypatch.setattr(fps_module, 'COMPILED_PARALLEL_MIN_UPDATES', 0)
+    gen = torch.Generator().manual_seed(6)
+    xyz = (torch.rand(5, 400, 3, generator=gen) * 40 - 20).to(dtype)
+    coords = xyz.transpose(1, 2).contiguous()
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        parallel = fps_module._fps_compiled(coords, 90)
+    finally:
+        torch.set_num_threads(before)
+    assert torch.equal(parallel, fps_module._fps_numpy(coords, 90))
+    assert torch.equal(parallel, furthest_point_sample_brute_force(xyz, 90))
 
 
 def test_fps_half_precision_uses_the_torch_loop():
