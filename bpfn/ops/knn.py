@@ -67,6 +67,10 @@ GROUP_ROWS = 16
 # largest squared norms of the two clouds (the error is at most about
 # 10 * 2**-24 times |a|^2 + |b|^2; this is 3.2 times that).
 ROUNDING_SLACK = 2**-19
+# Fewest queries of a cloud for which the k-d tree query runs on several
+# threads: SciPy starts Python threads for every query, which costs more
+# than it saves on fewer.
+TREE_PARALLEL_MIN_QUERIES = 4096
 # Up to this many smallest values of a row are found by passes of ``min``
 # (each masking its pick) instead of ``topk``: several times faster on CPU
 # for so few.
@@ -138,11 +142,12 @@ def knn(k: int,
                     and num_query * num_ref >= TREE_MIN_PAIRS
                     and num_ref >= 4 * k)
             method = 'tree' if tree else 'dense'
+        audit = current_audit()
         if method == 'tree':
-            idx, dist = knn_tree(k, ref, query, max_elements)
+            idx, dist = knn_tree(k, ref, query, max_elements,
+                                 need_dist=return_dist or audit is not None)
         else:
             idx, dist = knn_dense(k, ref, query, max_elements)
-        audit = current_audit()
         if audit is not None:
             audit.compare_knn(idx, dist, *knn_export(k, ref, query))
     return (idx, dist) if return_dist else idx
@@ -248,9 +253,10 @@ def _candidate_distances(ref: Tensor, query: Tensor, cand: Tensor,
     batch, num_query, width = cand.shape
     num_ref = ref.shape[1]
     pad = -num_query % GROUP_ROWS
-    if pad:  # whole groups: repeat the first queries
-        query = torch.cat([query, query[:, :pad].expand(batch, pad, 3)], 1)
-        cand = torch.cat([cand, cand[:, :pad].expand(batch, pad, width)], 1)
+    if pad:  # whole groups: repeat the first queries (cyclically)
+        again = torch.arange(pad, device=cand.device) % num_query
+        query = torch.cat([query, query[:, again]], 1)
+        cand = torch.cat([cand, cand[:, again]], 1)
     offset = (torch.arange(batch, device=cand.device) * num_ref).view(
         batch, 1, 1)
     flat_cand = (cand + offset).view(-1, GROUP_ROWS * width)
@@ -282,10 +288,12 @@ def _candidate_distances(ref: Tensor, query: Tensor, cand: Tensor,
     return dist
 
 
-def knn_tree(k: int,
-             ref: Tensor,
-             query: Tensor,
-             max_elements: Optional[int] = None) -> Tuple[Tensor, Tensor]:
+def knn_tree(
+        k: int,
+        ref: Tensor,
+        query: Tensor,
+        max_elements: Optional[int] = None,
+        need_dist: bool = True) -> Tuple[Tensor, Optional[Tensor]]:
     """Exact search from a k-d tree's candidates.
 
     1. A k-d tree of each reference cloud (:func:`cloud_trees`; inside
@@ -297,12 +305,15 @@ def knn_tree(k: int,
        point tied with its ``k``-th, when the ``W``-th exact squared
        distance exceeds the ``k``-th by more than twice the float32
        rounding of :func:`square_distance` (``ROUNDING_SLACK``); other
-       queries are searched densely.
-    3. The candidates' distances are computed bitwise as the dense search
-       computes them (:func:`_candidate_distances`), and the ``k`` smallest
-       are the neighbours. A query whose ``k``-th distance equals another
-       candidate's is searched densely, so that ties are broken exactly as
-       :func:`knn_dense` breaks them.
+       queries are searched densely. When already the ``(k + 1)``-th
+       exceeds the ``k``-th by that much, the float32 distances rank the
+       tree's first ``k`` below every other point: they are the
+       neighbours, and (unless ``need_dist``) no distance is computed.
+    3. The other queries' candidate distances are computed bitwise as the
+       dense search computes them (:func:`_candidate_distances`), and the
+       ``k`` smallest are the neighbours. A query whose ``k``-th distance
+       equals another candidate's is searched densely, so that ties are
+       broken exactly as :func:`knn_dense` breaks them.
 
     Clouds in half precision (whose rounding the slack does not cover) or
     with non-finite coordinates are searched densely.
@@ -313,10 +324,14 @@ def knn_tree(k: int,
         query (Tensor): Query points, shape (B, S, 3), on CPU.
         max_elements (int, optional): Bound on the distance entries held at
             once. Defaults to :func:`default_max_elements`.
+        need_dist (bool): Return the squared distances too.
+            Defaults to True.
 
     Returns:
-        tuple[Tensor, Tensor]: Indices (B, S, K) and squared distances
-        (B, S, K), the same neighbour sets as :func:`knn_dense`.
+        tuple[Tensor, Tensor | None]: Indices (B, S, K), the same neighbour
+        sets as :func:`knn_dense`, and their squared distances (B, S, K),
+        bitwise the dense ones (without ``need_dist``: None, except where
+        the whole search ran densely).
     """
     if query.device.type != 'cpu' or ref.device.type != 'cpu':
         raise ValueError("knn: method='tree' searches CPU tensors only; "
@@ -329,32 +344,41 @@ def knn_tree(k: int,
             or not all_finite(ref) or not all_finite(query)):
         return knn_dense(k, ref, query, max_elements)
 
-    # 1-2. Candidates, and whether they are certain to hold the neighbours.
+    # 1-2. Candidates; whether they are certain to hold the neighbours, and
+    # whether the tree's first k are certain to be them.
     ref_sq, query_sq = squared_norms(ref), squared_norms(query)
     slack = ROUNDING_SLACK * (ref_sq.amax(1).double() +
                               query_sq.amax(1).double())
     cand = torch.empty(batch, num_query, width, dtype=torch.long)
     certain = torch.empty(batch, num_query, dtype=torch.bool)
+    settled = torch.empty(batch, num_query, dtype=torch.bool)
     for i, tree in enumerate(cloud_trees(ref)):
-        exact, found = tree.query(query[i].numpy(), k=width,
-                                  workers=torch.get_num_threads())
+        workers = torch.get_num_threads() \
+            if num_query >= TREE_PARALLEL_MIN_QUERIES else 1
+        exact, found = tree.query(query[i].numpy(), k=width, workers=workers)
         exact = torch.from_numpy(exact)**2
         cand[i] = torch.from_numpy(found)
         certain[i] = exact[:, -1] - exact[:, k - 1] > 2 * slack[i]
+        settled[i] = exact[:, k] - exact[:, k - 1] > 2 * slack[i]
+    idx = cand[..., :k].contiguous()
+    values = torch.empty(idx.shape, dtype=query.dtype) if need_dist else None
 
-    # 3. Bitwise distances; the k smallest, and a tie check.
-    dist = _candidate_distances(ref, query, cand, ref_sq, query_sq,
-                                max_elements)
-    idx, values = cand[..., :k].contiguous(), dist[..., :k].contiguous()
-    # The tree's order is exact: usually its first k are the k smallest,
-    # all below the other candidates.
-    ranked = values.amax(-1) < dist[..., k:].amin(-1)
-    redo = certain & ~ranked
-    if bool(redo.any()):
-        val, pos = _smallest_with_next(dist[redo], k)
-        certain[redo] = val[:, :k].amax(-1) < val[:, k]
-        idx[redo] = cand[redo].gather(1, pos[:, :k])
-        values[redo] = val[:, :k]
+    # 3. Bitwise distances of the queries to rank; their k smallest, and a
+    # tie check.
+    rank = certain if need_dist else certain & ~settled
+    for i in range(batch):
+        rows = rank[i].nonzero().squeeze(1)
+        if not rows.numel():
+            continue
+        rows_cand = cand[i, rows]
+        dist = _candidate_distances(ref[i:i + 1], query[i:i + 1, rows],
+                                    rows_cand[None], ref_sq[i:i + 1],
+                                    query_sq[i:i + 1, rows], max_elements)[0]
+        pos, val, untied = _rank_candidates(dist, k)
+        idx[i, rows] = rows_cand.gather(1, pos)
+        if need_dist:
+            values[i, rows] = val
+        certain[i, rows[~untied]] = False
 
     # 4. Uncertain and tied queries: the dense search on their full rows.
     for i in range(batch):
@@ -363,8 +387,31 @@ def knn_tree(k: int,
             found, dense = knn_dense(k, ref[i:i + 1], query[i:i + 1, queries],
                                      max_elements)
             idx[i, queries] = found[0]
-            values[i, queries] = dense[0]
+            if need_dist:
+                values[i, queries] = dense[0]
     return idx, values
+
+
+def _rank_candidates(dist: Tensor, k: int) -> Tuple[Tensor, Tensor, Tensor]:
+    """The ``k`` smallest of each row of candidate distances (R, W).
+
+    Returns:
+        tuple[Tensor, Tensor, Tensor]: Their positions (R, K) and values
+        (R, K), and whether the ``k``-th is below every other candidate
+        (R,), i.e. no tie decides the set.
+    """
+    # The tree's order is exact: usually its first k are the k smallest,
+    # all below the other candidates.
+    pos = torch.arange(k).expand(dist.shape[0], k).clone()
+    val = dist[:, :k].contiguous()
+    untied = val.amax(-1) < dist[:, k:].amin(-1)
+    redo = (~untied).nonzero().squeeze(1)
+    if redo.numel():
+        smallest, where = _smallest_with_next(dist[redo], k)
+        untied[redo] = smallest[:, :k].amax(-1) < smallest[:, k]
+        pos[redo] = where[:, :k]
+        val[redo] = smallest[:, :k]
+    return pos, val, untied
 
 
 def _k_smallest(values: Tensor, k: int) -> Tuple[Tensor, Tensor]:

@@ -312,3 +312,58 @@ def test_knn_under_autocast_is_the_float32_search(method):
     assert got[1].dtype == torch.float32
     for a, b in zip(got, expected):
         assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize('k', [1, 3, 9, 32])
+def test_knn_tree_indices_only_equal_dense(k):
+    # Without distances the settled queries skip the distance products; the
+    # neighbour sets stay the dense ones on random, tied (integer) and
+    # far-from-the-origin clouds.
+    gen = torch.Generator().manual_seed(20 + k)
+    random = torch.rand(2, 1500, 3, generator=gen) * 10
+    grid = torch.randint(0, 9, (2, 1500, 3), generator=gen).float()
+    for ref in (random, grid, random + 1e3):
+        query = ref[:, :700] + 0.2 * torch.randn(2, 700, 3, generator=gen)
+        idx, dist = knn_tree(k, ref, query, need_dist=False)
+        assert dist is None
+        dense = knn_dense(k, ref, query)[0]
+        assert torch.equal(idx.sort(-1)[0], dense.sort(-1)[0])
+        assert torch.equal(knn(k, ref, query, method='tree'), idx)
+
+
+def test_knn_tree_ranks_only_unsettled_queries(monkeypatch):
+    # Exactly the queries whose k-th and (k+1)-th exact squared distances
+    # are within twice the rounding slack (and whose candidates are
+    # certain) get candidate distances when none are asked for.
+    gen = torch.Generator().manual_seed(18)
+    ref = torch.rand(1, 3000, 3, generator=gen) * 10
+    query = torch.rand(1, 600, 3, generator=gen) * 10
+    knn_module = sys.modules['bpfn.ops.knn']
+    ranked = []
+    real = knn_module._candidate_distances
+
+    def counting(ref, query, cand, *args):
+        ranked.append(query.shape[1])
+        return real(ref, query, cand, *args)
+
+    monkeypatch.setattr(knn_module, '_candidate_distances', counting)
+    k, width = 4, tree_candidates(4)
+    for slack in (2**-12, 2**-16):
+        monkeypatch.setattr(knn_module, 'ROUNDING_SLACK', slack)
+        ranked.clear()
+        idx, _ = knn_tree(k, ref, query, need_dist=False)
+        bound = 2 * slack * ((ref[0]**2).sum(-1).max() +
+                             (query[0]**2).sum(-1).max()).double()
+        exact = ((query[0, :, None].double() -
+                  ref[0, None].double())**2).sum(-1).sort(-1)[0]
+        unsettled = ((exact[:, k] - exact[:, k - 1] <= bound) &
+                     (exact[:, width - 1] - exact[:, k - 1] > bound))
+        assert 0 < int(unsettled.sum()) < 600
+        assert ranked == [int(unsettled.sum())]
+        assert torch.equal(idx.sort(-1)[0],
+                           knn_dense(k, ref, query)[0].sort(-1)[0])
+        # Asked for distances, every certain query is ranked.
+        ranked.clear()
+        knn_tree(k, ref, query)
+        certain = exact[:, width - 1] - exact[:, k - 1] > bound
+        assert ranked == [int(certain.sum())]
