@@ -44,6 +44,7 @@ from mmengine.config import Config, DictAction
 from mmengine.registry import init_default_scope
 
 from bpfn.ops import reference_algorithms
+from bpfn.ops.furthest_point_sample import compiled_loop
 from bpfn.registry import MODELS
 from bpfn.utils.model_config import is_distiller, student_config
 from bpfn.utils.tool_utils import physical_cores
@@ -432,6 +433,10 @@ def main(argv: Optional[List[str]] = None) -> int:
           f'({"--threads" if args.threads else "physical cores"}), '
           f'B={args.batch_size}, N={args.points}, {args.runs} runs of each '
           f'after {args.warmup} warm-up, interleaved; medians')
+    if args.device == 'cpu':
+        print('farthest point sampling: ' + (
+            'compiled loop (Numba)' if compiled_loop() else
+            'NumPy loop (Numba, optional, is not installed)'))
     nets, models, distill = {}, {}, {}
     for path in configs:
         cfg, model = build(path, args.cfg_options, args.device)
