@@ -3,6 +3,7 @@ import pytest
 import torch
 
 from bpfn.models.layers import BidirectionalCrossLayer
+from bpfn.models.layers import cross_layer as cross_layer_module
 from bpfn.ops import chunking, knn, reference_algorithms
 
 
@@ -107,3 +108,23 @@ def test_autocast_keeps_the_relative_positions_precise():
                    for a, b in zip(outs, full))
 
     assert error(ours) <= 2 * error(original)
+
+
+@pytest.mark.parametrize('neighbors', [32, 9, 6])
+@pytest.mark.parametrize('channels', [4, 16, 32, 48])
+def test_max_over_neighbors_folded_rows_equal_amax(neighbors, channels):
+    # Narrow rows are folded (f neighbours side by side) before the
+    # reduction: the same maxima, with ties and infinities, and the max with
+    # indices when autograd records.
+    gen = torch.Generator().manual_seed(neighbors + channels)
+    x = torch.randint(-5, 5, (2, 7, neighbors, channels),
+                      generator=gen).float()
+    x[0, 0, 1, 0] = float('inf')
+    x[1, 2, :, 1] = float('-inf')
+    expected = x.amax(dim=2)
+    assert torch.equal(cross_layer_module.max_over_neighbors(x), expected)
+    grad = x.clone().requires_grad_()
+    assert torch.equal(cross_layer_module.max_over_neighbors(grad), expected)
+    # A non-contiguous input is reduced as it is.
+    wide = x.transpose(2, 3).contiguous().transpose(2, 3)
+    assert torch.equal(cross_layer_module.max_over_neighbors(wide), expected)
