@@ -67,10 +67,6 @@ GROUP_ROWS = 16
 # largest squared norms of the two clouds (the error is at most about
 # 10 * 2**-24 times |a|^2 + |b|^2; this is 3.2 times that).
 ROUNDING_SLACK = 2**-19
-# Fewest queries of a cloud for which the k-d tree query runs on several
-# threads: SciPy starts Python threads for every query, which costs more
-# than it saves on fewer.
-TREE_PARALLEL_MIN_QUERIES = 4096
 # Up to this many smallest values of a row are found by passes of ``min``
 # (each masking its pick) instead of ``topk``: several times faster on CPU
 # for so few.
@@ -351,15 +347,16 @@ def knn_tree(
                               query_sq.amax(1).double())
     cand = torch.empty(batch, num_query, width, dtype=torch.long)
     certain = torch.empty(batch, num_query, dtype=torch.bool)
-    settled = torch.empty(batch, num_query, dtype=torch.bool)
+    settled = None if need_dist else torch.empty(batch, num_query,
+                                                 dtype=torch.bool)
     for i, tree in enumerate(cloud_trees(ref)):
-        workers = torch.get_num_threads() \
-            if num_query >= TREE_PARALLEL_MIN_QUERIES else 1
-        exact, found = tree.query(query[i].numpy(), k=width, workers=workers)
-        exact = torch.from_numpy(exact)**2
+        exact, found = tree.query(query[i].numpy(), width,
+                                  torch.get_num_threads())
+        exact = torch.from_numpy(exact)
         cand[i] = torch.from_numpy(found)
         certain[i] = exact[:, -1] - exact[:, k - 1] > 2 * slack[i]
-        settled[i] = exact[:, k] - exact[:, k - 1] > 2 * slack[i]
+        if not need_dist:
+            settled[i] = exact[:, k] - exact[:, k - 1] > 2 * slack[i]
     idx = cand[..., :k].contiguous()
     values = torch.empty(idx.shape, dtype=query.dtype) if need_dist else None
 

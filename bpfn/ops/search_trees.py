@@ -4,8 +4,9 @@ import contextvars
 from typing import Callable, Iterator, List
 
 import torch
-from scipy.spatial import cKDTree
 from torch import Tensor
+
+from .kd_trees import CloudTree, build_tree
 
 # Structures of the clouds searched inside ``reuse_search_trees``.
 _CACHE = contextvars.ContextVar('bpfn_search_trees_cache', default=None)
@@ -51,12 +52,13 @@ def _cached(points: Tensor, what: tuple, build: Callable[[], object]):
     return hit[1]
 
 
-def _build_tree(cloud: Tensor) -> cKDTree:
-    return cKDTree(cloud.detach().cpu().numpy())
+def _build_tree(cloud: Tensor) -> CloudTree:
+    return build_tree(cloud.detach().cpu().numpy())
 
 
-def cloud_trees(points: Tensor) -> List[cKDTree]:
-    """A :class:`scipy.spatial.cKDTree` of every cloud of a batch.
+def cloud_trees(points: Tensor) -> List[CloudTree]:
+    """A k-d tree (:func:`~bpfn.ops.kd_trees.build_tree`) of every cloud of
+    a batch.
 
     Inside :func:`reuse_search_trees` the trees are kept per cloud, so that
     a batch and a slice of it (both clouds of a pair, and one of them) share
@@ -66,7 +68,7 @@ def cloud_trees(points: Tensor) -> List[cKDTree]:
         points (Tensor): Points, shape (B, N, 3), on CPU.
 
     Returns:
-        list[cKDTree]: ``B`` trees, over float64 copies of the points.
+        list[CloudTree]: ``B`` trees, over float64 copies of the points.
     """
     return [
         _cached(points[i], ('tree', ), lambda i=i: _build_tree(points[i]))

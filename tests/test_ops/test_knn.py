@@ -4,11 +4,31 @@ import pytest
 import torch
 from bpfn_test_utils import knn_brute_force
 
-from bpfn.ops import (gather_points, group_points, knn, reference_algorithms,
-                      square_distance)
+from bpfn.ops import (gather_points, group_points, kd_trees, knn,
+                      reference_algorithms, square_distance)
+from bpfn.ops.kd_trees import ScipyCloudTree, tree_backend
 from bpfn.ops.knn import (_k_smallest, knn_dense, knn_reference, knn_tree,
                           tree_candidates)
 from bpfn.ops.search_trees import reuse_search_trees
+
+
+def pytest_generate_tests(metafunc):
+    """The tree-search tests on the default k-d tree backend, and again on
+    SciPy's where the default is another."""
+    name = metafunc.function.__name__
+    if 'tree' in name and 'cuda' not in name:
+        backends = ['default tree']
+        if tree_backend()[0] is not ScipyCloudTree:
+            backends.append('scipy tree')
+        metafunc.parametrize('kd_tree_backend', backends, indirect=True)
+
+
+@pytest.fixture(autouse=True)
+def kd_tree_backend(request, monkeypatch):
+    if getattr(request, 'param', None) == 'scipy tree':
+        monkeypatch.setattr(kd_trees, 'tree_backend',
+                            lambda: (ScipyCloudTree, 'SciPy cKDTree'))
+    return getattr(request, 'param', 'default tree')
 
 
 def test_square_distance_matches_definition():

@@ -45,6 +45,7 @@ from mmengine.registry import init_default_scope
 
 from bpfn.ops import reference_algorithms
 from bpfn.ops.furthest_point_sample import compiled_loop
+from bpfn.ops.kd_trees import tree_backend
 from bpfn.registry import MODELS
 from bpfn.utils.model_config import is_distiller, student_config
 from bpfn.utils.tool_utils import physical_cores
@@ -437,6 +438,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         print('farthest point sampling: ' + (
             'compiled loop (Numba)' if compiled_loop() else
             'NumPy loop (Numba, optional, is not installed)'))
+        print('k-d tree of the neighbour search: ' + tree_backend()[1])
     nets, models, distill = {}, {}, {}
     for path in configs:
         cfg, model = build(path, args.cfg_options, args.device)
