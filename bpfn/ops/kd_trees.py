@@ -78,8 +78,7 @@ class PyKDCloudTree(CloudTree):
     def query(self, points: np.ndarray, k: int,
               threads: int) -> Tuple[np.ndarray, np.ndarray]:
         global _POOL_PROCESS
-        if _POOL_PROCESS not in (None, os.getpid()):
-            # Forked after this process's parent started the pool.
+        if _pool_lost():  # built before the fork that lost the pool
             if getattr(self, '_fallback', None) is None:
                 self._fallback = ScipyCloudTree(self.data)
             return self._fallback.query(points, k, threads)
@@ -91,6 +90,11 @@ class PyKDCloudTree(CloudTree):
             sqr_dists=True)
         return sq_dist.reshape(len(points), k), idx.reshape(
             len(points), k).astype(np.int64)
+
+
+def _pool_lost() -> bool:
+    """Whether this process was forked after pykdtree's pool started."""
+    return _POOL_PROCESS not in (None, os.getpid())
 
 
 @functools.lru_cache(maxsize=None)
@@ -129,5 +133,9 @@ def tree_backend() -> Tuple[type, str]:
 def build_tree(points: np.ndarray,
                backend: Optional[type] = None) -> CloudTree:
     """A k-d tree of one (N, 3) cloud, of :func:`tree_backend`'s class
-    unless ``backend`` names one."""
-    return (backend or tree_backend()[0])(points)
+    unless ``backend`` names one; a SciPy tree in a process forked after
+    pykdtree's pool started (where a pykdtree query would hang)."""
+    backend = backend or tree_backend()[0]
+    if backend is PyKDCloudTree and _pool_lost():
+        backend = ScipyCloudTree
+    return backend(points)
