@@ -33,11 +33,12 @@ def furthest_point_sample(xyz: Tensor, num_samples: int) -> Tensor:
     memory (:func:`_fps_numpy`), whose per-call overhead is a fraction of a
     torch operator's; where Numba is installed (optional: it adds about
     0.1 GiB to the process), finite clouds take a compiled loop instead
-    (:func:`compiled_loop`), 2.4x faster, one cloud per thread on large
-    clouds. Both do the same IEEE operations
-    in the same order (squares, then ``(dx^2 + dy^2) + dz^2``, a running
-    minimum, the first index of its maximum) as the torch loop of other
-    devices, so the samples are identical.
+    (:func:`compiled_loop`), about 4.8x faster (two clouds of 8192 points,
+    2048 samples, 2 threads), one cloud per thread on large clouds. Both do
+    the same IEEE operations in the same order (squares, then
+    ``(dx^2 + dy^2) + dz^2``, a running minimum, the first index of its
+    maximum) as the torch loop of other devices, so the samples are
+    identical.
 
     Args:
         xyz (Tensor): Points, shape (B, N, 3).

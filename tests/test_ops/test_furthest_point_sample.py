@@ -103,6 +103,26 @@ def test_fps_compiled_clouds_on_parallel_threads(monkeypatch, dtype):
     assert torch.equal(parallel, furthest_point_sample_brute_force(xyz, 90))
 
 
+@pytest.mark.parametrize('dtype', [torch.float32, torch.float64])
+def test_fps_compiled_loop_ties_and_duplicates(dtype):
+    # The compiled loop finds the maximum on the distances' bits read as
+    # integers: on a grid with repeated points (many equal distances, and
+    # zeros once every distinct point is picked) it still picks the first
+    # index of the largest value, as the brute force does.
+    pytest.importorskip('numba', reason='the compiled loop needs Numba '
+                        '(requirements/optional.txt)')
+    gen = torch.Generator().manual_seed(8)
+    grid = torch.randint(0, 4, (2, 90, 3), generator=gen).to(dtype)
+    xyz = torch.cat([grid, grid[:, :30]], dim=1)  # 120 points, repeats
+    distinct = min(len({tuple(p) for p in cloud.tolist()}) for cloud in xyz)
+    num_samples = distinct + 5  # past the distinct points: zero distances
+    coords = xyz.transpose(1, 2).contiguous()
+    compiled = fps_module._fps_compiled(coords, num_samples)
+    assert torch.equal(compiled,
+                       furthest_point_sample_brute_force(xyz, num_samples))
+    assert torch.equal(compiled, fps_module._fps_numpy(coords, num_samples))
+
+
 def test_fps_half_precision_uses_the_torch_loop():
     gen = torch.Generator().manual_seed(5)
     xyz = torch.rand(1, 200, 3, generator=gen).half()
