@@ -52,12 +52,22 @@ def test_ratios_to_the_teacher_are_taken_within_rounds():
     teacher = dict(rounds=[(1.0, 2.0), (3.0, 6.0)])
     student = dict(rounds=[(0.5, 1.2), (1.5, 3.6)])
     assert tool.round_ratio(student, teacher) == pytest.approx((0.5, 0.6))
-    # Every timed call of interleaved() is kept in order.
+    # Every timed call of interleaved() is kept in order; the order turns
+    # by one place each round (after one warm-up round in the given order).
     calls = []
     res = tool.interleaved({'a': lambda: calls.append('a'),
                             'b': lambda: calls.append('b')}, 3, 1, 'cpu')
-    assert calls == ['a', 'b'] * 4
+    assert calls == ['a', 'b'] + ['a', 'b'] + ['b', 'a'] + ['a', 'b']
     assert len(res['a']['rounds']) == 3 and len(res['b']['rounds']) == 3
+    # Groups run one after the other, each turning within itself.
+    calls.clear()
+    names = ['t', 's1', 's2', 'ref_t', 'ref_s1', 'ref_s2']
+    fns = {n: (lambda n=n: calls.append(n)) for n in names}
+    res = tool.interleaved(fns, 3, 0, 'cpu', [names[:3], names[3:]])
+    assert calls == ['t', 's1', 's2', 'ref_t', 'ref_s1', 'ref_s2',
+                     's1', 's2', 't', 'ref_s1', 'ref_s2', 'ref_t',
+                     's2', 't', 's1', 'ref_s2', 'ref_t', 'ref_s1']
+    assert all(len(res[n]['rounds']) == 3 for n in names)
 
 
 def test_onnxruntime_backend(tmp_path, capsys):

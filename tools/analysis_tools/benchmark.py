@@ -19,11 +19,14 @@ Examples::
     python tools/analysis_tools/benchmark.py --all --backend onnxruntime \
         --threads 2
 
-Every measurement interleaves what it compares (A, B, A, B, ...) in one
-process and reports medians of wall time and of process CPU time; ratios
-are medians of the ratios taken within each round (A / B of the same
-round), so that they hold on a busy machine even when the absolute times
-do not.
+Every measurement interleaves what it compares in one process, the order
+turning by one place each round (A B C, B C A, ...), and reports medians of
+wall time and of process CPU time; ratios are medians of the ratios taken
+within each round (A / B of the same round), so that they hold on a busy
+machine even when the absolute times do not. With ``--compare-reference``
+each round runs the models' bpfn paths one after the other, then their
+reference paths, so that the ratios between models come from runs seconds
+apart.
 """
 import argparse
 import copy
@@ -203,22 +206,37 @@ def measure(fn: Callable[[], None], device: str) -> Dict[str, float]:
     return dict(wall=wall, cpu=cpu, peak=mem.peak, added=mem.added)
 
 
-def interleaved(fns: Dict[str, Callable[[], None]], runs: int, warmup: int,
-                device: str) -> Dict[str, Dict[str, float]]:
+def interleaved(fns: Dict[str, Callable[[], None]],
+                runs: int,
+                warmup: int,
+                device: str,
+                groups: Optional[List[List[str]]] = None
+                ) -> Dict[str, Dict[str, float]]:
     """Time several functions in turns (A, B, A, B, ...).
+
+    Every round runs the ``groups`` one after the other (default: one group
+    of all functions, in their order), and within each group the order
+    turns by one place each round (A B C, B C A, C A B, ...), so that no
+    function always runs right after the same one: what one leaves behind
+    (caches, memory returned to the system) does not always fall on the
+    same other. Functions compared with each other belong in one group, so
+    that they run close together in time.
 
     Returns:
         dict: Per name, medians of ``wall`` and ``cpu`` seconds over the
         runs, the largest ``peak`` and ``added`` memory, and the
         ``rounds``: (wall, cpu) of every run, in the order taken.
     """
+    groups = groups or [list(fns)]
     for _ in range(warmup):
         for fn in fns.values():
             fn()
     samples = {name: [] for name in fns}
-    for _ in range(runs):
-        for name, fn in fns.items():
-            samples[name].append(measure(fn, device))
+    for turn in range(runs):
+        for group in groups:
+            shift = turn % len(group)
+            for name in group[shift:] + group[:shift]:
+                samples[name].append(measure(fns[name], device))
     return {
         name: dict(
             wall=statistics.median(s['wall'] for s in runs_),
@@ -484,7 +502,13 @@ def main(argv: Optional[List[str]] = None) -> int:
                     args.device)
                 fns[(name + ' (student only)', False)] = train_step_fn(
                     student, inputs, samples, False)
-        results[step] = interleaved(fns, args.runs, args.warmup, args.device)
+        # The models' bpfn paths one after the other, then their reference
+        # paths: the ratios to the teacher are taken between runs seconds
+        # apart, not across the reference path's longer runs.
+        groups = [[key for key in fns if key[1] == reference]
+                  for reference in paths]
+        results[step] = interleaved(fns, args.runs, args.warmup, args.device,
+                                    groups)
 
     fresh = {}
     if args.fresh_memory:
