@@ -68,6 +68,10 @@ def test_ratios_to_the_teacher_are_taken_within_rounds():
                      's1', 's2', 't', 'ref_s1', 'ref_s2', 'ref_t',
                      's2', 't', 's1', 'ref_s2', 'ref_t', 'ref_s1']
     assert all(len(res[n]['rounds']) == 3 for n in names)
+    # Groups that leave a function out (or list one twice) are refused.
+    for bad in ([names[:3]], [names, names[:1]]):
+        with pytest.raises(ValueError, match='exactly once'):
+            tool.interleaved(fns, 1, 0, 'cpu', bad)
 
 
 def test_onnxruntime_backend(tmp_path, capsys):

@@ -212,7 +212,7 @@ def interleaved(fns: Dict[str, Callable[[], None]],
                 device: str,
                 groups: Optional[List[List[str]]] = None
                 ) -> Dict[str, Dict[str, float]]:
-    """Time several functions in turns (A, B, A, B, ...).
+    """Time several functions in turns, one run of each per round.
 
     Every round runs the ``groups`` one after the other (default: one group
     of all functions, in their order), and within each group the order
@@ -228,6 +228,11 @@ def interleaved(fns: Dict[str, Callable[[], None]],
         ``rounds``: (wall, cpu) of every run, in the order taken.
     """
     groups = groups or [list(fns)]
+    listed = [name for group in groups for name in group]
+    if sorted(map(str, listed)) != sorted(map(str, fns)) or \
+            len(set(listed)) != len(listed):
+        raise ValueError('interleaved: groups must list every function '
+                         f'exactly once; got {groups} for {list(fns)}')
     for _ in range(warmup):
         for fn in fns.values():
             fn()
