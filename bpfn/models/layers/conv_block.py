@@ -43,6 +43,12 @@ class Conv1dBlock(nn.Module):
         y = pointwise(self.composed_module[0], x.reshape(-1, x.shape[-1]))
         return F.leaky_relu_(y, LEAKY_RATE).view(*x.shape[:-1], -1)
 
+    def pre_activation(self, x: Tensor) -> Tensor:
+        """(..., C_in) -> (..., C_out): the 1x1 conv alone, before the
+        activation (which :meth:`forward` applies)."""
+        y = pointwise(self.composed_module[0], x.reshape(-1, x.shape[-1]))
+        return y.view(*x.shape[:-1], -1)
+
 
 class Conv2dBlock(Conv1dBlock):
     """1x1 ``Conv2d`` then LeakyReLU(0.1), applied channel-last.

@@ -8,7 +8,7 @@ from torch import Tensor, nn
 from bpfn.ops import group_points, knn
 from bpfn.ops.chunking import cat_chunks, chunk_elements, point_chunks
 from bpfn.ops.reference import use_reference
-from .conv_block import LEAKY_RATE, Conv2dBlock, pointwise
+from .conv_block import LEAKY_RATE, Conv1dBlock, Conv2dBlock, pointwise
 
 
 # Narrowest rows for which torch's CPU reduction over the neighbours runs at
@@ -124,17 +124,35 @@ class BidirectionalCrossLayer(nn.Module):
         # Chunks of cloud 1 keep the (B, chunk, K, C) tensors in cache; every
         # point is computed as on the whole cloud.
         per_point = batch * num_neighbors * channels
+        # Without autograd, the last block's activation runs after the max
+        # over the neighbours, on K times fewer values: a leaky ReLU is
+        # non-decreasing (in floats too), so the max of the activations is
+        # the activation of the max, bitwise. A block with hooks (a
+        # distillation tap) runs as its module.
+        graph = torch.is_grad_enabled() and (table2.requires_grad
+                                             or own1.requires_grad)
+        last = mlp[-1] if len(mlp) else None
+        late = (not graph and isinstance(last, Conv1dBlock)
+                and not (last._forward_hooks or last._forward_pre_hooks))
         out = []
         for part in point_chunks(num1, per_point,
                                  chunk_elements(xyz1.device)):
             x = group_points(table2, idx[:, part])  # B,n,K,C
-            # Out of place: in-place operations act on whole tensors only,
-            # never on views (whose gradients autograd would copy).
-            x = torch.add(x, own1[:, part].unsqueeze(2))
+            if graph:
+                # Out of place: in-place operations act on whole tensors
+                # only, never on views (whose gradients autograd would
+                # copy).
+                x = torch.add(x, own1[:, part].unsqueeze(2))
+            else:
+                x.add_(own1[:, part].unsqueeze(2))
             x = F.leaky_relu_(x, LEAKY_RATE)
-            for block in mlp:
+            for block in (mlp[:-1] if late else mlp):
                 x = block(x)
-            out.append(max_over_neighbors(x))
+            if late:
+                out.append(F.leaky_relu_(
+                    max_over_neighbors(last.pre_activation(x)), LEAKY_RATE))
+            else:
+                out.append(max_over_neighbors(x))
         return cat_chunks(out, dim=1)
 
     @staticmethod

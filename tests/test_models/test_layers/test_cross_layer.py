@@ -68,6 +68,35 @@ def test_chunks_and_given_neighbours_change_nothing(monkeypatch):
         torch.testing.assert_close(a, c, rtol=1e-6, atol=1e-6)
 
 
+@pytest.mark.parametrize('shift', [0., -3.])
+def test_activation_after_the_max_equals_the_graph_path_bitwise(shift):
+    # Without autograd the last block's leaky ReLU runs after the max over
+    # the neighbours; with autograd, before it, as the original. A leaky
+    # ReLU is non-decreasing, so both give the same floats; the shift makes
+    # most pre-activations negative (where the slope acts).
+    layer, inputs = _layer().eval(), list(_inputs(3))
+    inputs[2], inputs[3] = inputs[2] + shift, inputs[3] + shift
+    with torch.no_grad():
+        late = layer(*inputs)
+    graph = layer(*[t.clone().requires_grad_() for t in inputs])
+    assert graph[2].requires_grad
+    assert (graph[2] < 0).any()
+    for a, b in zip(late, graph):
+        assert torch.equal(a, b.detach())
+
+    # A hooked last block (a distillation tap) runs as its module, on the
+    # (B, n, K, C) neighbourhoods, so the hook sees what the original's
+    # block outputs.
+    seen = []
+    layer.mlp2[-1].register_forward_hook(
+        lambda module, args, out: seen.append(tuple(out.shape)))
+    with torch.no_grad():
+        hooked = layer(*inputs)
+    assert seen == [(2, 120, 8, 7)]
+    for a, b in zip(hooked, late):
+        assert torch.equal(a, b)
+
+
 @pytest.mark.parametrize('reference', [False, True])
 def test_marked_outputs_are_channel_last(reference):
     layer, inputs = _layer().eval(), _inputs(2)
