@@ -129,8 +129,9 @@ class BidirectionalCrossLayer(nn.Module):
         # non-decreasing (in floats too), so the max of the activations is
         # the activation of the max, bitwise. A block with hooks (a
         # distillation tap) runs as its module.
-        graph = torch.is_grad_enabled() and (table2.requires_grad
-                                             or own1.requires_grad)
+        graph = torch.is_grad_enabled() and (
+            table2.requires_grad or own1.requires_grad
+            or any(p.requires_grad for p in mlp.parameters()))
         last = mlp[-1] if len(mlp) else None
         late = (not graph and isinstance(last, Conv1dBlock)
                 and not (last._forward_hooks or last._forward_pre_hooks))
