@@ -5,6 +5,13 @@ from torch import Tensor, nn
 LEAKY_RATE = 0.1
 
 
+def has_forward_hooks(module: nn.Module) -> bool:
+    """Whether ``module`` has forward (pre-)hooks of its own, such as a
+    distillation tap: a layer that computes it another way than by calling
+    it must then call it, so that the hooks see what they expect."""
+    return bool(module._forward_hooks or module._forward_pre_hooks)
+
+
 def pointwise(conv: nn.Module, x: Tensor) -> Tensor:
     """Apply a 1x1 convolution to channel-last input ``(..., C_in)``.
 

@@ -8,7 +8,8 @@ from torch import Tensor, nn
 from bpfn.ops import group_points, knn
 from bpfn.ops.chunking import cat_chunks, chunk_elements, point_chunks
 from bpfn.ops.reference import use_reference
-from .conv_block import LEAKY_RATE, Conv1dBlock, Conv2dBlock, pointwise
+from .conv_block import (LEAKY_RATE, Conv1dBlock, Conv2dBlock,
+                         has_forward_hooks, pointwise)
 
 
 # Narrowest rows for which torch's CPU reduction over the neighbours runs at
@@ -134,7 +135,7 @@ class BidirectionalCrossLayer(nn.Module):
             or any(p.requires_grad for p in mlp.parameters()))
         last = mlp[-1] if len(mlp) else None
         late = (not graph and isinstance(last, Conv1dBlock)
-                and not (last._forward_hooks or last._forward_pre_hooks))
+                and not has_forward_hooks(last))
         out = []
         for part in point_chunks(num1, per_point,
                                  chunk_elements(xyz1.device)):

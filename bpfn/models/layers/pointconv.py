@@ -10,7 +10,7 @@ from bpfn.ops import (furthest_point_sample, gather_points, group_points,
 from bpfn.ops.chunking import cat_chunks, chunk_elements, point_chunks
 from bpfn.ops.export import use_export
 from bpfn.ops.reference import use_reference
-from .conv_block import LEAKY_RATE
+from .conv_block import LEAKY_RATE, has_forward_hooks
 from .weight_net import WeightNet
 
 # Fewest weight-net channels C_mid for which the per-neighbourhood product
@@ -121,8 +121,7 @@ class PointConv(nn.Module):
         # distillation tap) runs as its module, on (C, W) aggregates.
         linear = self.linear
         mid_major = (mid < MIN_WIDE_MID and isinstance(linear, nn.Linear)
-                     and not (linear._forward_hooks
-                              or linear._forward_pre_hooks))
+                     and not has_forward_hooks(linear))
         if mid_major:
             weight = self._weight_mid_major(mid)
         # Chunks of centres keep the (B, chunk, K, C) tensors in cache;
