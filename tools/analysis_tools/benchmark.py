@@ -229,8 +229,7 @@ def interleaved(fns: Dict[str, Callable[[], None]],
     """
     groups = groups or [list(fns)]
     listed = [name for group in groups for name in group]
-    if sorted(map(str, listed)) != sorted(map(str, fns)) or \
-            len(set(listed)) != len(listed):
+    if len(set(listed)) != len(listed) or set(listed) != set(fns):
         raise ValueError('interleaved: groups must list every function '
                          f'exactly once; got {groups} for {list(fns)}')
     for _ in range(warmup):
