@@ -10,6 +10,7 @@ from mmengine.model import is_model_wrapper
 from mmengine.optim import OptimWrapper
 from mmengine.runner import Runner
 from mmengine.runner.checkpoint import load_state_dict
+from torch.utils.data import DataLoader
 
 from bpfn.registry import FUNCTIONS, RUNNERS
 from bpfn.utils.checkpoint import (CheckpointError, check_state_dict,
@@ -252,11 +253,52 @@ class BPFNRunner(Runner):
         try:
             return super().train()
         finally:
+            self.shut_down_workers()
             for hook in self.hooks:
                 if isinstance(hook, GracefulStopHook):
                     hook.restore()
             if lock is not None:
                 lock.release()
+
+    def val(self) -> dict:
+        """Validate; the data loader's workers end with it."""
+        try:
+            return super().val()
+        finally:
+            self.shut_down_workers()
+
+    def test(self) -> dict:
+        """Test; the data loader's workers end with it."""
+        try:
+            return super().test()
+        finally:
+            self.shut_down_workers()
+
+    def shut_down_workers(self) -> None:
+        """End the data loader workers that the built loops still hold.
+
+        A loader with ``persistent_workers=True`` keeps its workers between
+        epochs, until its iterator is collected, and a loop may keep a live
+        iterator between iterations (:class:`~bpfn.engine.MetaKDTrainLoop`'s
+        quiz batches). The workers ignore SIGTERM
+        (:func:`~bpfn.engine.hooks.graceful_stop_hook.
+        graceful_worker_init_fn`), so the interpreter's exit, which
+        terminates daemonic children with SIGTERM and then joins them,
+        would wait for them forever once training or testing had finished
+        or failed. Here the workers of every loader and iterator that a
+        built loop holds are asked to stop as the loader itself asks them (a
+        stop message on each queue, then a join).
+        """
+        for loop in (self._train_loop, self._val_loop, self._test_loop):
+            if loop is None or isinstance(loop, dict):
+                continue  # never built: no workers
+            for value in list(vars(loop).values()):
+                loader = value if isinstance(value, DataLoader) else None
+                iterator = value if loader is None else loader._iterator
+                if hasattr(iterator, '_shutdown_workers'):
+                    iterator._shutdown_workers()
+                    if loader is not None:
+                        loader._iterator = None
 
     def _take_work_dir_lock(self) -> Optional[WorkDirLock]:
         lock, error = None, None

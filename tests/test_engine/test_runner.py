@@ -104,3 +104,52 @@ def test_runners_built_in_one_second_do_not_share_a_logger(tmp_path,
                   f'{second.timestamp}.log')
     assert 'only in the second log' in second_log.read_text()
     assert 'only in the second log' not in first_log.read_text()
+
+
+def test_persistent_workers_end_with_training_and_testing(tmp_path):
+    # Data loader workers ignore SIGTERM (GracefulStopHook); persistent ones
+    # outlive their epoch, and the interpreter's exit, which terminates its
+    # daemonic children with SIGTERM and then joins them, waited for them
+    # forever after training or testing had finished.
+    import subprocess
+
+    from bpfn_test_utils import run_tool, write_tiny_config
+    config = write_tiny_config(tmp_path, epochs=1, nval=4)
+    workers = [f'{split}_dataloader.{key}={value}'
+               for split in ('train', 'val', 'test')
+               for key, value in (('num_workers', 1),
+                                  ('persistent_workers', True))]
+    work = str(tmp_path / 'work')
+    runs = [('train.py', config, '--work-dir', work),
+            ('test.py', config, os.path.join(work, 'epoch_1.pth'),
+             '--work-dir', str(tmp_path / 'test'))]
+    for script, *args in runs:
+        try:
+            proc = run_tool(script, *args, '--cfg-options', *workers,
+                            timeout=150)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f'{script} did not exit: its persistent '
+                                 'data loader workers kept it waiting')
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        assert 'EPE3D' in proc.stdout + proc.stderr
+
+
+def test_shut_down_workers_ends_persistent_and_held_iterators(tmp_path):
+    # The workers of a persistent loader and of an iterator that a loop
+    # keeps (as MetaKDTrainLoop keeps its quiz batches) end with training.
+    import multiprocessing
+
+    from torch.utils.data import DataLoader
+
+    from .test_hooks.toy_runner import ToyFlowData, toy_collate
+    cfg = toy_runner_cfg(str(tmp_path))
+    cfg['train_dataloader'].update(num_workers=1, persistent_workers=True)
+    runner = BPFNRunner(**cfg)
+    loop = runner.train_loop
+    loop.held_iter = iter(DataLoader(ToyFlowData(4), batch_size=2,
+                                     num_workers=1, collate_fn=toy_collate))
+    next(loop.held_iter)
+    assert len(multiprocessing.active_children()) == 1  # the held one
+    runner.train()
+    assert loop.dataloader._iterator is None
+    assert multiprocessing.active_children() == []
