@@ -159,12 +159,20 @@ def _fps_torch(coords: Tensor, num_samples: int) -> Tensor:
         dist = torch.empty_like(min_dist)
         farthest = torch.zeros(batch, 1, 1, dtype=torch.long, device=device)
         chosen = [farthest.view(batch)]
-        # Six kernels a step: the centroid, its squared distances, the
-        # running minimum and its first maximum.
+        diff_x, diff_y, diff_z = diff[:, 0], diff[:, 1], diff[:, 2]
+        # Seven kernels a step: the centroid, its squared distances, the
+        # running minimum and its first maximum. The distances are summed
+        # element-wise, ``(dx^2 + dy^2) + dz^2``, as the CPU loops sum them:
+        # a reduction over the three coordinates leaves the order to the
+        # device's kernel (on an H200, at batch 8, a reduction here and one
+        # over the last dimension in the reference loop picked different
+        # samples).
         for _ in range(1, num_samples):
             centroid = torch.gather(coords, 2, farthest.expand(batch, 3, 1))
             torch.sub(coords, centroid, out=diff)
-            torch.sum(diff.square_(), 1, out=dist)
+            diff.square_()
+            torch.add(diff_x, diff_y, out=dist)
+            dist.add_(diff_z)
             torch.minimum(min_dist, dist, out=min_dist)
             farthest = torch.argmax(min_dist, dim=-1).view(batch, 1, 1)
             chosen.append(farthest.view(batch))
@@ -194,7 +202,10 @@ def furthest_point_sample_reference(xyz: Tensor, num_samples: int) -> Tensor:
     farthest = torch.zeros(batch, dtype=torch.long, device=xyz.device)
     for i in range(1, num_samples):
         centroid = xyz[batch_idx, farthest].view(batch, 1, 3)
-        dist = torch.sum((xyz - centroid)**2, -1)
+        diff = (xyz - centroid)**2
+        # (dx^2 + dy^2) + dz^2, the original operator's order: a sum over
+        # the last dimension would leave it to the device's kernel.
+        dist = (diff[..., 0] + diff[..., 1]) + diff[..., 2]
         min_dist = torch.minimum(min_dist, dist)
         farthest = torch.argmax(min_dist, -1)
         chosen[:, i] = farthest

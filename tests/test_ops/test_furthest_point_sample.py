@@ -5,6 +5,7 @@ import torch
 from bpfn_test_utils import furthest_point_sample_brute_force
 
 from bpfn.ops import furthest_point_sample, reference_algorithms
+from bpfn.ops.export import furthest_point_sample_export
 from bpfn.ops.furthest_point_sample import furthest_point_sample_reference
 
 fps_module = importlib.import_module('bpfn.ops.furthest_point_sample')
@@ -26,6 +27,33 @@ def test_fps_ties_pick_first_index():
     # Points 1 and 2 are equally far from point 0: the first index wins.
     xyz = torch.tensor([[[0., 0, 0], [1, 0, 0], [-1, 0, 0], [0.1, 0, 0]]])
     assert furthest_point_sample(xyz, 2).tolist() == [[0, 1]]
+
+
+@pytest.mark.parametrize('device', [
+    'cpu',
+    pytest.param('cuda', marks=pytest.mark.skipif(
+        not torch.cuda.is_available(), reason='needs CUDA'))
+])
+def test_fps_sums_the_squares_in_the_original_order(device):
+    # From point 0 (the origin), p is farther than q when the squares are
+    # summed as the original does, (x^2 + y^2) + z^2: 0.42578566 against
+    # 0.42578563 in float32; summed as x^2 + (y^2 + z^2), q is farther.
+    # q comes first, so a loop that summed in another order would pick it.
+    q = [0.3402579426765442, 0.37069353461265564, 0.41544732451438904]
+    p = [0.34025758504867554, 0.37069374322891235, 0.41544741392135620]
+    xyz = torch.tensor([[[0., 0, 0], q, p]], device=device)
+    sq = xyz[0, 1:]**2
+    assert ((sq[:, 0] + sq[:, 1]) + sq[:, 2]).argmax() == 1
+    assert (sq[:, 0] + (sq[:, 1] + sq[:, 2])).argmax() == 0
+    coords = xyz.transpose(1, 2).contiguous()
+    picks = [furthest_point_sample(xyz, 2), fps_module._fps_torch(coords, 2),
+             furthest_point_sample_reference(xyz, 2),
+             furthest_point_sample_export(xyz, 2)]
+    if device == 'cpu':
+        picks.append(fps_module._fps_numpy(coords, 2))
+        if fps_module.compiled_loop() is not None:
+            picks.append(fps_module._fps_compiled(coords, 2))
+    assert all(idx.tolist() == [[0, 2]] for idx in picks)
 
 
 def test_fps_too_many_samples():
