@@ -11,6 +11,7 @@ from .fileio import (atomic_open, atomic_path, atomic_torch_save,
                      atomic_write_json, atomic_write_text, remove_temp_files,
                      sha256_file)
 from .model_config import is_distiller, student_config
+from .precision import full_float32
 from .safe_globals import bpfn_safe_globals
 from .work_dir_lock import WorkDirLock, WorkDirLockedError
 
@@ -24,5 +25,5 @@ __all__ = [
     'write_last_checkpoint', 'atomic_open', 'atomic_path',
     'atomic_torch_save', 'atomic_write_json', 'atomic_write_text',
     'remove_temp_files', 'sha256_file', 'bpfn_safe_globals', 'WorkDirLock',
-    'WorkDirLockedError', 'is_distiller', 'student_config'
+    'WorkDirLockedError', 'is_distiller', 'student_config', 'full_float32'
 ]

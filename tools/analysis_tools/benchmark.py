@@ -51,6 +51,7 @@ from bpfn.ops.furthest_point_sample import compiled_loop
 from bpfn.ops.kd_trees import tree_backend
 from bpfn.registry import MODELS
 from bpfn.utils.model_config import is_distiller, student_config
+from bpfn.utils.precision import full_float32
 from bpfn.utils.tool_utils import physical_cores
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -303,11 +304,14 @@ def compare_outputs(net: torch.nn.Module, inputs: dict,
 
     Flows of every level (eval mode): the 99th percentile and the maximum of
     the per-point relative error; sampling indices equal; the training loss
-    (train mode, no optimizer step) within a relative 1e-4.
+    (train mode, no optimizer step) within a relative 1e-4. Both run in
+    full float32 (no TF32 on a GPU, :func:`bpfn.utils.full_float32`); the
+    timed runs keep torch's defaults.
     """
     outs = {}
     for reference in (False, True):
-        with torch.no_grad(), reference_algorithms(reference):
+        with torch.no_grad(), reference_algorithms(reference), \
+                full_float32():
             outs[reference] = net.eval()(inputs, mode='tensor')
     p99 = worst = 0.
     for got, expected in zip(outs[False]['flows'], outs[True]['flows']):
@@ -319,7 +323,8 @@ def compare_outputs(net: torch.nn.Module, inputs: dict,
         for a, b in zip(outs[False][key], outs[True][key]))
     losses = {}
     for reference in (False, True):
-        with torch.no_grad(), reference_algorithms(reference):
+        with torch.no_grad(), reference_algorithms(reference), \
+                full_float32():
             losses[reference] = net.train()(inputs, samples,
                                             mode='loss')['loss'].item()
     net.eval()

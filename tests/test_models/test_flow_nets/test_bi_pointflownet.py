@@ -5,6 +5,7 @@ from mmengine.config import Config
 from bpfn.apis import inference_flow, init_model
 from bpfn.models.losses import MultiScaleLoss
 from bpfn.ops import reference_algorithms
+from bpfn.utils import full_float32
 
 TEACHER_CFG = 'configs/bpfn/bpfn_ft3d.py'
 DEVICES = ['cpu'] + (['cuda'] if torch.cuda.is_available() else [])
@@ -19,14 +20,15 @@ def relative_point_error(pred: torch.Tensor, ref: torch.Tensor):
     return err / ref.abs().max()
 
 
-def assert_matches_reference(out: dict, ref: dict, sample: int = 0):
+def assert_matches_reference(out: dict, ref: dict, sample: int = 0,
+                             p99: float = 1e-4, max_err: float = 2e-3):
     for level, (pred, expected) in enumerate(zip(out['flows'],
                                                  ref['flows'])):
         # The fixture stores the original's flows (1, 3, N_l).
         err = relative_point_error(pred[sample:sample + 1],
                                    expected.transpose(1, 2))
-        assert torch.quantile(err, 0.99) <= 1e-4, f'level {level}'
-        assert err.max() <= 2e-3, f'level {level}'
+        assert torch.quantile(err, 0.99) <= p99, f'level {level}'
+        assert err.max() <= max_err, f'level {level}'
     for key in ('fps_idx_pc1', 'fps_idx_pc2'):
         for got, expected in zip(out[key], ref[key]):
             assert torch.equal(got[sample:sample + 1].cpu(), expected.long())
@@ -52,14 +54,33 @@ def test_reproduces_original(bpfn_reference, teacher_ckpt, repo_root,
                              device):
     model = init_model(str(repo_root / TEACHER_CFG), teacher_ckpt, device)
     ref = bpfn_reference
-    out = inference_flow(model, ref['pc1'], ref['pc2'])
+    with full_float32():  # the original ran in float32, not TF32
+        out = inference_flow(model, ref['pc1'], ref['pc2'])
     assert [f.shape for f in out['flows']] == [
         f.transpose(1, 2).shape for f in ref['flows']]
-    assert_matches_reference(out, ref)
     loss = MultiScaleLoss()(out['flows'], ref['gt_flow'].to(device),
                             out['fps_idx_pc1'])
+    if device == 'cpu':
+        assert_matches_reference(out, ref)
+        assert abs(loss.item() - ref['multiscale_loss']) <= \
+            1e-4 * abs(ref['multiscale_loss'])
+        return
+    # The fixture was computed on a CPU. A GPU's products sum in another
+    # order, and where the neighbour search has near-ties the rounding
+    # picks other neighbours (on an H200: level-0 p99 2.4e-4 and max
+    # 1.7e-2, levels 1-3 below 1.5e-4; the sampling stays exact). So on
+    # the GPU bpfn is held to the original's algorithms run on the same
+    # GPU at the fixture's tolerance, and to the fixture ten times looser.
+    with reference_algorithms(), full_float32():
+        original = inference_flow(model, ref['pc1'], ref['pc2'])
+    for level, (got, expected) in enumerate(zip(out['flows'],
+                                                original['flows'])):
+        err = relative_point_error(got, expected.cpu())
+        assert torch.quantile(err, 0.99) <= 1e-4, f'level {level}'
+        assert err.max() <= 2e-3, f'level {level}'
+    assert_matches_reference(out, ref, p99=1e-3, max_err=5e-2)
     assert abs(loss.item() - ref['multiscale_loss']) <= \
-        1e-4 * abs(ref['multiscale_loss'])
+        1e-3 * abs(ref['multiscale_loss'])
 
 
 def test_reference_path_reproduces_original(bpfn_reference, teacher_ckpt,
