@@ -76,7 +76,13 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
 
 
 def run(cmd: List[str], log: str, limit: int) -> dict:
-    """Run ``cmd`` with a time limit, its output to ``log``."""
+    """Run ``cmd`` with a time limit, its output to ``log``.
+
+    The repository comes first on the child's ``PYTHONPATH``, before what
+    the caller's already holds.
+    """
+    path = os.pathsep.join(
+        p for p in (REPO, os.environ.get('PYTHONPATH')) if p)
     start = time.time()
     with open(log, 'w') as f:
         f.write('$ ' + ' '.join(cmd) + '\n')
@@ -84,7 +90,7 @@ def run(cmd: List[str], log: str, limit: int) -> dict:
         try:
             proc = subprocess.run(cmd, cwd=REPO, stdout=f,
                                   stderr=subprocess.STDOUT, timeout=limit,
-                                  env=dict(os.environ, PYTHONPATH=REPO))
+                                  env=dict(os.environ, PYTHONPATH=path))
             code = proc.returncode
         except subprocess.TimeoutExpired:
             code = 'timeout'
