@@ -20,15 +20,22 @@ def relative_point_error(pred: torch.Tensor, ref: torch.Tensor):
     return err / ref.abs().max()
 
 
-def assert_matches_reference(out: dict, ref: dict, sample: int = 0,
-                             p99: float = 1e-4, max_err: float = 2e-3):
-    for level, (pred, expected) in enumerate(zip(out['flows'],
-                                                 ref['flows'])):
-        # The fixture stores the original's flows (1, 3, N_l).
-        err = relative_point_error(pred[sample:sample + 1],
-                                   expected.transpose(1, 2))
+def assert_flows_close(flows: list, expected: list, p99: float = 1e-4,
+                       max_err: float = 2e-3):
+    """Every level's (B, N_l, 3) flows against the expected ones: the 99th
+    percentile and the maximum of :func:`relative_point_error`."""
+    for level, (pred, ref) in enumerate(zip(flows, expected)):
+        err = relative_point_error(pred, ref.cpu())
         assert torch.quantile(err, 0.99) <= p99, f'level {level}'
         assert err.max() <= max_err, f'level {level}'
+
+
+def assert_matches_reference(out: dict, ref: dict, sample: int = 0,
+                             p99: float = 1e-4, max_err: float = 2e-3):
+    # The fixture stores the original's flows (1, 3, N_l).
+    assert_flows_close([f[sample:sample + 1] for f in out['flows']],
+                       [f.transpose(1, 2) for f in ref['flows']], p99,
+                       max_err)
     for key in ('fps_idx_pc1', 'fps_idx_pc2'):
         for got, expected in zip(out[key], ref[key]):
             assert torch.equal(got[sample:sample + 1].cpu(), expected.long())
@@ -73,11 +80,7 @@ def test_reproduces_original(bpfn_reference, teacher_ckpt, repo_root,
     # GPU at the fixture's tolerance, and to the fixture ten times looser.
     with reference_algorithms(), full_float32():
         original = inference_flow(model, ref['pc1'], ref['pc2'])
-    for level, (got, expected) in enumerate(zip(out['flows'],
-                                                original['flows'])):
-        err = relative_point_error(got, expected.cpu())
-        assert torch.quantile(err, 0.99) <= 1e-4, f'level {level}'
-        assert err.max() <= 2e-3, f'level {level}'
+    assert_flows_close(out['flows'], original['flows'])
     assert_matches_reference(out, ref, p99=1e-3, max_err=5e-2)
     assert abs(loss.item() - ref['multiscale_loss']) <= \
         1e-3 * abs(ref['multiscale_loss'])
@@ -104,9 +107,7 @@ def test_batch_equals_single_runs(bpfn_reference, teacher_ckpt, repo_root):
     both = inference_flow(model, pc1, pc2)
     assert_matches_reference(both, ref, sample=0)
     single = inference_flow(model, ref['pc2'], ref['pc1'])
-    for got, expected in zip(both['flows'], single['flows']):
-        err = relative_point_error(got[1:], expected)
-        assert torch.quantile(err, 0.99) <= 1e-4 and err.max() <= 2e-3
+    assert_flows_close([f[1:] for f in both['flows']], single['flows'])
     for got, expected in zip(both['fps_idx_pc1'], single['fps_idx_pc1']):
         assert torch.equal(got[1:], expected)
 
