@@ -287,7 +287,9 @@ class BPFNRunner(Runner):
         would wait for them forever once training or testing had finished
         or failed. Here the workers of every loader and iterator that a
         built loop holds are asked to stop as the loader itself asks them (a
-        stop message on each queue, then a join).
+        stop message on each queue, then a join); one still busy after the
+        loader's own SIGTERM and join (a batch that takes longer than its
+        timeout) is killed, since it ignores that signal.
         """
         for loop in (self._train_loop, self._val_loop, self._test_loop):
             if loop is None or isinstance(loop, dict):
@@ -295,10 +297,15 @@ class BPFNRunner(Runner):
             for value in list(vars(loop).values()):
                 loader = value if isinstance(value, DataLoader) else None
                 iterator = value if loader is None else loader._iterator
-                if hasattr(iterator, '_shutdown_workers'):
-                    iterator._shutdown_workers()
-                    if loader is not None:
-                        loader._iterator = None
+                if not hasattr(iterator, '_shutdown_workers'):
+                    continue
+                iterator._shutdown_workers()
+                for worker in iterator._workers:
+                    if worker.is_alive():
+                        worker.kill()
+                        worker.join()
+                if loader is not None:
+                    loader._iterator = None
 
     def _take_work_dir_lock(self) -> Optional[WorkDirLock]:
         lock, error = None, None

@@ -158,3 +158,43 @@ def test_shut_down_workers_ends_persistent_and_held_iterators(tmp_path):
     runner.train()
     assert loop.dataloader._iterator is None
     assert new_children() == set()
+
+
+class _SlowAfterFirst(torch.utils.data.Dataset):
+    """Sample 0 at once, every other one after a minute."""
+
+    def __len__(self) -> int:
+        return 4
+
+    def __getitem__(self, idx: int) -> torch.Tensor:
+        if idx:
+            import time
+            time.sleep(60)
+        return torch.zeros(1)
+
+
+def test_shut_down_workers_kills_a_busy_worker(tmp_path, monkeypatch):
+    # A worker that ignores SIGTERM (as the runner's workers do) and is
+    # still busy with a batch outlives the loader's stop message, SIGTERM
+    # and join; it is killed, so that the process can exit.
+    import functools
+    import multiprocessing
+    import time
+
+    from torch.utils.data import DataLoader
+    from torch.utils.data import _utils as loader_utils
+
+    from bpfn.engine.hooks import graceful_worker_init_fn
+    monkeypatch.setattr(loader_utils, 'MP_STATUS_CHECK_INTERVAL', 0.2)
+    before = set(multiprocessing.active_children())
+    runner = BPFNRunner(**toy_runner_cfg(str(tmp_path)))
+    loop = runner.train_loop
+    loop.held_iter = iter(DataLoader(
+        _SlowAfterFirst(), batch_size=1, num_workers=1,
+        worker_init_fn=functools.partial(graceful_worker_init_fn,
+                                         num_workers=1, rank=0)))
+    next(loop.held_iter)  # the worker is now sleeping in sample 1
+    worker = (set(multiprocessing.active_children()) - before).pop()
+    start = time.time()
+    runner.shut_down_workers()
+    assert not worker.is_alive() and time.time() - start < 30
