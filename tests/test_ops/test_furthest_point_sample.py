@@ -1,5 +1,6 @@
 import importlib
 
+import numpy as np
 import pytest
 import torch
 from bpfn_test_utils import furthest_point_sample_brute_force
@@ -188,3 +189,72 @@ def test_fps_without_numba_takes_the_numpy_loop(monkeypatch):
     xyz = torch.rand(2, 300, 3, generator=gen) * 10
     assert torch.equal(furthest_point_sample(xyz, 50),
                        furthest_point_sample_brute_force(xyz, 50))
+
+
+def _cloud_kinds(gen: torch.Generator, num: int) -> dict:
+    """Clouds (num, 3) on which skipping cells is easy to get wrong."""
+    grid = torch.randint(0, 5, (num // 2, 3), generator=gen).float()
+    centres = torch.rand(4, 1, 3, generator=gen) * 1000
+    return {
+        'uniform': torch.rand(num, 3, generator=gen) * torch.tensor(
+            [20., 4., 30.]),
+        # Far apart clusters: most cells skipped at most steps; float32
+        # rounding of coordinates near 1000 is larger than the spread.
+        'clusters': (centres + 0.01 * torch.randn(
+            4, num // 4, 3, generator=gen)).reshape(-1, 3),
+        # Repeated grid points: equal distances, zeros once every distinct
+        # point is picked.
+        'grid_repeats': torch.cat([grid, grid]),
+        'plane': torch.cat([torch.rand(num, 2, generator=gen),
+                            torch.zeros(num, 1)], 1),
+        'one_point': torch.ones(num, 3),
+        # Squares of the differences underflow in float32.
+        'tiny': torch.rand(num, 3, generator=gen) * 1e-19,
+    }
+
+
+@pytest.mark.parametrize('dtype', [torch.float32, torch.float64])
+def test_fps_cell_loop_picks_what_the_plain_loop_picks(monkeypatch, dtype):
+    # The compiled loop that skips grid cells (clouds of CELL_MIN_POINTS
+    # points or more; here every cloud) picks exactly the plain loop's
+    # points, for several grid sizes, including past the distinct points.
+    pytest.importorskip('numba', reason='the compiled loop needs Numba '
+                        '(requirements/optional.txt)')
+    fps_compiled = importlib.import_module('bpfn.ops.fps_compiled')
+    monkeypatch.setattr(fps_compiled, 'CELL_MIN_POINTS', 0)
+    gen = torch.Generator().manual_seed(11)
+    for name, cloud in _cloud_kinds(gen, 600).items():
+        coords = cloud.to(dtype).T.contiguous()
+        xs, ys, zs = coords.numpy()
+        for num_samples in (1, 2, 150, coords.shape[1]):
+            expected = fps_module._fps_numpy(coords[None], num_samples)[0]
+            for per_axis in (1, 3, fps_compiled.cells_per_axis(600), 12):
+                order, starts = fps_compiled._grid_cells(xs, ys, zs,
+                                                         per_axis)
+                assert sorted(order.tolist()) == list(range(600))
+                chosen = np.zeros(num_samples, dtype=np.int64)
+                fps_compiled._sample_in_cells(xs, ys, zs, order, starts,
+                                              chosen)
+                assert chosen.tolist() == expected.tolist(), (
+                    name, num_samples, per_axis)
+
+
+def test_fps_cell_loop_runs_on_large_clouds(monkeypatch):
+    # Clouds of CELL_MIN_POINTS points or more take the cell loop, smaller
+    # ones the plain loop; both give the brute force's picks.
+    pytest.importorskip('numba', reason='the compiled loop needs Numba '
+                        '(requirements/optional.txt)')
+    fps_compiled = importlib.import_module('bpfn.ops.fps_compiled')
+    calls = []
+    for name in ('_sample', '_sample_in_cells'):
+        monkeypatch.setattr(
+            fps_compiled, name,
+            lambda *args, f=getattr(fps_compiled, name), name=name:
+            calls.append(name) or f(*args))
+    gen = torch.Generator().manual_seed(12)
+    for num in (fps_compiled.CELL_MIN_POINTS - 1,
+                fps_compiled.CELL_MIN_POINTS):
+        xyz = torch.rand(1, num, 3, generator=gen) * 10
+        assert torch.equal(furthest_point_sample(xyz, 40),
+                           furthest_point_sample_brute_force(xyz, 40))
+    assert calls == ['_sample', '_sample_in_cells']
