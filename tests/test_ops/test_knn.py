@@ -276,6 +276,36 @@ def test_knn_tree_on_a_real_scene(bpfn_reference):
         assert (idx.sort(-1)[0].diff(dim=-1) > 0).all()  # no repeats
 
 
+def test_knn_tree_on_the_full_reference_scene(bpfn_reference, monkeypatch):
+    # The reference scene's clouds, pc1's points searched in pc2, with and
+    # without distances: the dense search's neighbours. Its points lie closer
+    # than the float32 rounding of their distances (a third of the queries
+    # at k = 3, 9, 16 were uncertain at the first candidate width); wider
+    # candidate sets leave fewer than 1% of them to the dense search.
+    pc1, pc2 = bpfn_reference['pc1'], bpfn_reference['pc2']
+    knn_module = sys.modules['bpfn.ops.knn']
+    dense_rows = []
+
+    def counting_dense(k, ref, query, max_elements=None):
+        dense_rows.append(query.shape[1])
+        return knn_dense(k, ref, query, max_elements)
+
+    for k in (3, 9, 16, 32):
+        expected = knn_dense(k, pc2, pc1)
+        monkeypatch.setattr(knn_module, 'knn_dense', counting_dense)
+        dense_rows.clear()
+        tree = knn_tree(k, pc2, pc1)
+        assert sum(dense_rows) < 0.01 * pc1.shape[1]
+        dense_rows.clear()
+        indices_only = knn_tree(k, pc2, pc1, need_dist=False)[0]
+        assert sum(dense_rows) < 0.01 * pc1.shape[1]
+        monkeypatch.setattr(knn_module, 'knn_dense', knn_dense)
+        for a, b in zip(_sets(*expected), _sets(*tree)):
+            assert torch.equal(a, b)
+        assert torch.equal(indices_only.sort(-1)[0],
+                           expected[0].sort(-1)[0])
+
+
 def test_knn_tree_candidates_and_slack():
     # The tree ranks k and a margin of candidates, never fewer than the
     # product's smallest width allows.
@@ -291,14 +321,26 @@ def test_knn_tree_candidates_and_slack():
         _assert_same_neighbours(ref + shift, query + shift, 8)
 
 
-def test_knn_tree_searches_uncertain_queries_densely(monkeypatch):
+def _tree_widths(k: int, num_ref: int) -> list:
+    """The candidate widths the tree search tries, narrowest first."""
+    knn_module = sys.modules['bpfn.ops.knn']
+    widths = [tree_candidates(k)]
+    while (knn_module.wider_candidates(widths[-1]) <=
+           num_ref // knn_module.WIDEST_TREE_FRACTION):
+        widths.append(knn_module.wider_candidates(widths[-1]))
+    return widths
+
+
+def test_knn_tree_widens_then_searches_uncertain_queries_densely(
+        monkeypatch):
     # A query whose k-th and W-th exact squared distances are within twice
-    # the rounding slack may have a neighbour outside its W candidates:
-    # exactly those queries go to the dense search.
+    # the rounding slack may have a neighbour outside its W candidates: it
+    # asks the tree for wider sets, and exactly the queries that no allowed
+    # width clears go to the dense search.
     gen = torch.Generator().manual_seed(17)
     ref = torch.rand(2, 3000, 3, generator=gen) * 10
     query = torch.rand(2, 500, 3, generator=gen) * 10
-    calls = []
+    calls, queried = [], []
 
     def counting_dense(k, ref, query, max_elements=None):
         calls.append(query.shape[1])
@@ -306,24 +348,46 @@ def test_knn_tree_searches_uncertain_queries_densely(monkeypatch):
 
     knn_module = sys.modules['bpfn.ops.knn']
     monkeypatch.setattr(knn_module, 'knn_dense', counting_dense)
-    width = tree_candidates(4)
+    real_trees = knn_module.cloud_trees
+
+    def counting_trees(points):
+        trees = real_trees(points)
+        for tree in trees:
+            query_tree = tree.query
+            tree.query = lambda pts, width, threads, f=query_tree: (
+                queried.append((len(pts), width)) or f(pts, width, threads))
+        return trees
+
+    monkeypatch.setattr(knn_module, 'cloud_trees', counting_trees)
+    widths = _tree_widths(4, 3000)
+    assert widths == [6, 16, 36, 76, 156]
     for slack in (2**-19, 2**-12, 1.0):
         monkeypatch.setattr(knn_module, 'ROUNDING_SLACK', slack)
         calls.clear()
+        queried.clear()
         idx, dist = knn_tree(4, ref, query)
-        expected = []
+        # Every query of both clouds at the first width, then each cloud's
+        # uncertain ones at the wider widths.
+        expected_dense, expected_queries = [], [(500, widths[0])] * 2
         for i in range(2):
             bound = slack * ((ref[i]**2).sum(-1).max() +
                              (query[i]**2).sum(-1).max()).double()
             exact = ((query[i, :, None].double() -
                       ref[i, None].double())**2).sum(-1).sort(-1)[0]
-            uncertain = exact[:, width - 1] - exact[:, 3] <= 2 * bound
+            uncertain = exact[:, widths[0] - 1] - exact[:, 3] <= 2 * bound
+            for width in widths[1:]:
+                if uncertain.any():
+                    expected_queries.append((int(uncertain.sum()), width))
+                uncertain &= exact[:, width - 1] - exact[:, 3] <= 2 * bound
             if uncertain.any():
-                expected.append(int(uncertain.sum()))
-        assert calls == expected
+                expected_dense.append(int(uncertain.sum()))
+        assert queried == expected_queries
+        assert calls == expected_dense
         assert torch.equal(idx.sort(-1)[0],
                            knn_dense(4, ref, query)[0].sort(-1)[0])
     assert calls == [500, 500]  # a slack larger than every gap
+    assert queried == [(500, widths[0])] * 2 + [
+        (500, width) for width in widths[1:]] * 2
 
 
 def test_knn_tree_refuses_other_devices():
@@ -380,7 +444,8 @@ def test_knn_tree_ranks_only_unsettled_queries(monkeypatch):
         return real(ref, query, cand, *args)
 
     monkeypatch.setattr(knn_module, '_candidate_distances', counting)
-    k, width = 4, tree_candidates(4)
+    k = 4
+    widths = _tree_widths(k, 3000)
     for slack in (2**-12, 2**-16):
         monkeypatch.setattr(knn_module, 'ROUNDING_SLACK', slack)
         ranked.clear()
@@ -389,14 +454,18 @@ def test_knn_tree_ranks_only_unsettled_queries(monkeypatch):
                              (query[0]**2).sum(-1).max()).double()
         exact = ((query[0, :, None].double() -
                   ref[0, None].double())**2).sum(-1).sort(-1)[0]
-        unsettled = ((exact[:, k] - exact[:, k - 1] <= bound) &
-                     (exact[:, width - 1] - exact[:, k - 1] > bound))
+        clears = [exact[:, w - 1] - exact[:, k - 1] > bound for w in widths]
+        unsettled = (exact[:, k] - exact[:, k - 1] <= bound) & clears[0]
+        # Queries first cleared by each wider width, ranked in their own
+        # groups.
+        widened = [int((now & ~before).sum())
+                   for before, now in zip(clears, clears[1:])]
+        widened = [count for count in widened if count]
         assert 0 < int(unsettled.sum()) < 600
-        assert ranked == [int(unsettled.sum())]
+        assert ranked == [int(unsettled.sum())] + widened
         assert torch.equal(idx.sort(-1)[0],
                            knn_dense(k, ref, query)[0].sort(-1)[0])
         # Asked for distances, every certain query is ranked.
         ranked.clear()
         knn_tree(k, ref, query)
-        certain = exact[:, width - 1] - exact[:, k - 1] > bound
-        assert ranked == [int(certain.sum())]
+        assert ranked == [int(clears[0].sum())] + widened
