@@ -61,8 +61,13 @@ def square_distance(src: Tensor, dst: Tensor) -> Tensor:
 # cheaper than the tree search.
 TREE_MIN_PAIRS = 2**22
 # Queries per group of the tree search's distance products (see
-# :func:`_candidate_distances`).
-GROUP_ROWS = 16
+# :func:`_candidate_distances`): the fewest of these whose group product,
+# (G, 3) x (3, G * W), has MIN_GROUP_ENTRIES entries or more. BLAS rounds
+# such products (at least 4 rows) as the dense search's; torch multiplies
+# smaller ones in a loop of its own, and BLAS products of 1 or 2 rows round
+# otherwise too.
+GROUP_ROWS = (4, 8, 16)
+MIN_GROUP_ENTRIES = 256
 # Bound on the float32 rounding of :func:`square_distance`, relative to the
 # largest squared norms of the two clouds (the error is at most about
 # 10 * 2**-24 times |a|^2 + |b|^2; this is 3.2 times that).
@@ -81,12 +86,22 @@ WIDEST_TREE_FRACTION = 16
 
 def tree_candidates(k: int) -> int:
     """Candidates per query the tree search ranks: ``k`` and a margin."""
-    return max(k + max(2, k // 8), -(-MIN_PRODUCT_COLS // GROUP_ROWS))
+    return max(k + max(2, k // 8), -(-MIN_PRODUCT_COLS // GROUP_ROWS[-1]))
+
+
+def group_rows(width: int) -> int:
+    """Queries per group of :func:`_candidate_distances` for ``width``
+    candidates each."""
+    for rows in GROUP_ROWS:
+        if rows * rows * width >= MIN_GROUP_ENTRIES:
+            return rows
+    return GROUP_ROWS[-1]
 
 
 def wider_candidates(width: int) -> int:
-    """The next candidate width for queries the last one left uncertain."""
-    return 2 * width + 4
+    """The next candidate width for queries the last one left uncertain:
+    half as wide again, and at least 8 more."""
+    return width + max(8, width // 2)
 
 
 def knn(k: int,
@@ -239,16 +254,15 @@ def _candidate_distances(ref: Tensor, query: Tensor, cand: Tensor,
     those of :func:`square_distance`.
 
     The products run on the BLAS kernel of the dense search: groups of
-    ``GROUP_ROWS`` queries, each multiplied with the candidates of the whole
-    group (at least ``MIN_PRODUCT_COLS`` columns, and never a batch of one
-    group), of which each query keeps its own; then the norms are added in
-    the dense search's order.
+    :func:`group_rows` queries, each multiplied with the candidates of the
+    whole group (never a batch of one group), of which each query keeps its
+    own; then the norms are added in the dense search's order.
 
     Args:
         ref (Tensor): Reference points, shape (B, M, 3).
         query (Tensor): Query points, shape (B, S, 3).
         cand (Tensor): Candidates of every query, indices into M,
-            shape (B, S, W), ``GROUP_ROWS * W >= MIN_PRODUCT_COLS``.
+            shape (B, S, W), ``W >= tree_candidates(1)``.
         ref_sq (Tensor): Squared norms of ``ref`` (:func:`squared_norms`),
             shape (B, M).
         query_sq (Tensor): Squared norms of ``query``, shape (B, S).
@@ -259,18 +273,19 @@ def _candidate_distances(ref: Tensor, query: Tensor, cand: Tensor,
     """
     batch, num_query, width = cand.shape
     num_ref = ref.shape[1]
-    pad = -num_query % GROUP_ROWS
+    size = group_rows(width)
+    pad = -num_query % size
     if pad:  # whole groups: repeat the first queries (cyclically)
         again = torch.arange(pad, device=cand.device) % num_query
         query = torch.cat([query, query[:, again]], 1)
         cand = torch.cat([cand, cand[:, again]], 1)
     offset = (torch.arange(batch, device=cand.device) * num_ref).view(
         batch, 1, 1)
-    flat_cand = (cand + offset).view(-1, GROUP_ROWS * width)
-    groups = query.reshape(-1, GROUP_ROWS, 3)
+    flat_cand = (cand + offset).view(-1, size * width)
+    groups = query.reshape(-1, size, 3)
     flat_ref = ref.reshape(-1, 3)
     num_groups = groups.shape[0]
-    per_group = GROUP_ROWS * GROUP_ROWS * width
+    per_group = size * size * width
     step = max(2, max_elements // per_group)
     own = []
     for start in range(0, num_groups, step):
@@ -283,9 +298,9 @@ def _candidate_distances(ref: Tensor, query: Tensor, cand: Tensor,
         if rows.shape[0] == 1:
             rows, cols = rows.repeat(2, 1, 1), cols.repeat(2, 1)
         points = flat_ref.index_select(0, cols.reshape(-1)).view(
-            -1, GROUP_ROWS * width, 3)
+            -1, size * width, 3)
         product = torch.bmm(-2 * rows, points.transpose(1, 2)).view(
-            -1, GROUP_ROWS, GROUP_ROWS, width)
+            -1, size, size, width)
         diagonal = product.diagonal(dim1=1, dim2=2).transpose(1, 2)
         own.append(diagonal[start - low:start - low + stop - start])
     dist = cat_chunks(own, dim=0).reshape(batch, -1, width)[:, :num_query]
@@ -317,7 +332,7 @@ def knn_tree(
        tree's first ``k`` below every other point: they are the
        neighbours, and (unless ``need_dist``) no distance is computed.
     3. A query whose candidates may miss a neighbour asks the tree again
-       for wider sets (:func:`wider_candidates`: 5 -> 14 -> 32 -> ...),
+       for wider sets (:func:`wider_candidates`: 5 -> 13 -> 21 -> 31 ...),
        until the last candidate clears the ``k``-th as in step 2; where
        the width would pass ``1 / WIDEST_TREE_FRACTION`` of the reference
        cloud, the query is searched densely. (On the fixture's reference

@@ -306,6 +306,25 @@ def test_knn_tree_on_the_full_reference_scene(bpfn_reference, monkeypatch):
                            expected[0].sort(-1)[0])
 
 
+def test_candidate_distances_are_the_dense_ones_bitwise():
+    # The grouped products of the tree search (4, 8 or 16 queries a group
+    # by width) round every distance as the dense search's product does,
+    # for every width the search uses, odd query counts (padded groups) and
+    # clouds far from the origin, where float32 rounding is coarse.
+    knn_module = sys.modules['bpfn.ops.knn']
+    gen = torch.Generator().manual_seed(31)
+    ref = torch.rand(1, 3000, 3, generator=gen) * 60 + 500
+    query = torch.rand(1, 203, 3, generator=gen) * 60 + 500
+    dense = square_distance(query, ref)[0]
+    ref_sq, query_sq = (ref**2).sum(-1), (query**2).sum(-1)
+    assert [knn_module.group_rows(w) for w in (4, 15, 16, 80)] == [8, 8, 4, 4]
+    for width in range(tree_candidates(1), 81):
+        cand = torch.randint(0, 3000, (1, 203, width), generator=gen)
+        dist = knn_module._candidate_distances(ref, query, cand, ref_sq,
+                                               query_sq, 2**14)[0]
+        assert torch.equal(dist, dense.gather(1, cand[0])), width
+
+
 def test_knn_tree_candidates_and_slack():
     # The tree ranks k and a margin of candidates, never fewer than the
     # product's smallest width allows.
@@ -360,7 +379,7 @@ def test_knn_tree_widens_then_searches_uncertain_queries_densely(
 
     monkeypatch.setattr(knn_module, 'cloud_trees', counting_trees)
     widths = _tree_widths(4, 3000)
-    assert widths == [6, 16, 36, 76, 156]
+    assert widths == [6, 14, 22, 33, 49, 73, 109, 163]
     for slack in (2**-19, 2**-12, 1.0):
         monkeypatch.setattr(knn_module, 'ROUNDING_SLACK', slack)
         calls.clear()
