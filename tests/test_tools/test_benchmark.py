@@ -155,3 +155,83 @@ def test_gpu_check_summary(tmp_path):
     assert '| bpfn_ft3d | forward | 50.0 | 200.0 | 4.00x | 1.00 | 2.00 |' \
         in summary
     assert '| train_fp32 | 2.0 | 1100 | 0 |' in summary
+
+
+def test_scene_from_a_sample_folder_and_a_tensor_file(tmp_path):
+    # A folder of the HPLFlowNet layout: the flow is pc2 - pc1 of
+    # corresponding rows, each cloud drawn independently (seed 0); a .pt
+    # file with pc1, pc2 and gt_flow: taken as it is when it has exactly
+    # --points points.
+    np = pytest.importorskip('numpy')
+    torch = pytest.importorskip('torch')
+    tool = load('benchmark')
+    rng = np.random.default_rng(3)
+    pc1 = rng.random((500, 3)).astype(np.float32) * 10
+    flow = rng.random((500, 3)).astype(np.float32) * 0.1
+    sample = tmp_path / 'sample'
+    sample.mkdir()
+    np.save(sample / 'pc1.npy', pc1)
+    np.save(sample / 'pc2.npy', pc1 + flow)
+    inputs, samples = tool.scene_batch(str(sample), 2, 300, 'cpu')
+    assert inputs['pc1'].shape == inputs['pc2'].shape == (2, 300, 3)
+    assert torch.equal(inputs['pc1'][0], inputs['pc1'][1])
+    rows1 = [int(np.flatnonzero((pc1 == p).all(1))[0])
+             for p in inputs['pc1'][0].numpy()]
+    assert len(set(rows1)) == 300  # drawn without replacement
+    np.testing.assert_allclose(samples[0]['gt_flow'].numpy(), flow[rows1],
+                               atol=1e-6)
+    # pc2 is drawn on its own: not the rows of pc1.
+    assert not torch.equal(inputs['pc2'][0] - inputs['pc1'][0],
+                           samples[0]['gt_flow'])
+    again, _ = tool.scene_batch(str(sample), 1, 300, 'cpu')
+    assert torch.equal(again['pc1'][0], inputs['pc1'][0])  # seeded
+
+    scene = dict(pc1=torch.from_numpy(pc1)[None],
+                 pc2=torch.from_numpy(pc1 + flow)[None],
+                 gt_flow=torch.from_numpy(flow)[None])
+    torch.save(scene, tmp_path / 'scene.pt')
+    inputs, samples = tool.scene_batch(str(tmp_path / 'scene.pt'), 1, 500,
+                                       'cpu')
+    assert torch.equal(inputs['pc1'], scene['pc1'])
+    assert torch.equal(samples[0]['gt_flow'], scene['gt_flow'][0])
+
+
+def test_scene_errors_name_the_file_and_what_was_expected(tmp_path):
+    np = pytest.importorskip('numpy')
+    torch = pytest.importorskip('torch')
+    tool = load('benchmark')
+    with pytest.raises(FileNotFoundError, match='pc1.npy'):
+        tool.scene_batch(str(tmp_path), 1, 10, 'cpu')
+    np.save(tmp_path / 'pc1.npy', np.zeros((20, 3), np.float32))
+    np.save(tmp_path / 'pc2.npy', np.zeros((30, 3), np.float32))
+    with pytest.raises(ValueError, match='corresponding rows'):
+        tool.scene_batch(str(tmp_path), 1, 10, 'cpu')
+    np.save(tmp_path / 'pc2.npy', np.zeros((20, 3), np.float32))
+    with pytest.raises(ValueError, match='pc1 has 20 points, fewer than '
+                       '--points 64'):
+        tool.scene_batch(str(tmp_path), 1, 64, 'cpu')
+    torch.save(dict(pc1=torch.zeros(5, 3)), tmp_path / 'partial.pt')
+    with pytest.raises(ValueError, match="'pc2' is missing"):
+        tool.scene_batch(str(tmp_path / 'partial.pt'), 1, 5, 'cpu')
+
+
+def test_compare_reference_on_a_scene(tmp_path, capsys):
+    # The whole tool on a scene folder: it says which scene it timed, and
+    # the JSON report records it.
+    np = pytest.importorskip('numpy')
+    tool = load('benchmark')
+    config = tmp_path / 'tiny.py'
+    config.write_text(TINY_MODEL)
+    rng = np.random.default_rng(4)
+    pc1 = rng.random((400, 3)).astype(np.float32) * [20, 4, 30]
+    sample = tmp_path / 'sample'
+    sample.mkdir()
+    np.save(sample / 'pc1.npy', pc1)
+    np.save(sample / 'pc2.npy', pc1 + 0.05)
+    out_json = tmp_path / 'result.json'
+    code = tool.main([str(config), '--compare-reference', '--points', '256',
+                      '--runs', '1', '--warmup', '0', '--threads', '1',
+                      '--scene', str(sample), '--json', str(out_json)])
+    out = capsys.readouterr().out
+    assert code == 0 and f'scene: {sample}' in out and '-> same' in out
+    assert json.loads(out_json.read_text())['scene'] == str(sample)

@@ -14,6 +14,11 @@ Examples::
     python tools/analysis_tools/benchmark.py --all --compare-reference \
         --threads 2
 
+    # The same on a real scene: a sample folder of the HPLFlowNet layout
+    # (pc1.npy, pc2.npy), or a .pt file with pc1, pc2 and gt_flow.
+    python tools/analysis_tools/benchmark.py --all --compare-reference \
+        --threads 2 --scene data/FlyingThings3D_subset_processed_35m/val/0
+
     # The exported ONNX model in onnxruntime beside PyTorch, same scene,
     # onnxruntime's intra-op threads set to torch's.
     python tools/analysis_tools/benchmark.py --all --backend onnxruntime \
@@ -42,10 +47,12 @@ import threading
 import time
 from typing import Callable, Dict, List, Optional
 
+import numpy as np
 import torch
 from mmengine.config import Config, DictAction
 from mmengine.registry import init_default_scope
 
+from bpfn.datasets.readers import read_npy_points
 from bpfn.ops import reference_algorithms
 from bpfn.ops.furthest_point_sample import compiled_loop
 from bpfn.ops.kd_trees import tree_backend
@@ -91,6 +98,13 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         help='same as --steps train')
     parser.add_argument('--points', type=int, default=8192,
                         help='points per cloud (default 8192)')
+    parser.add_argument('--scene', metavar='PATH',
+                        help='time a real scene instead of the synthetic '
+                        'one: a sample folder of the HPLFlowNet processed '
+                        'layout (pc1.npy, pc2.npy with corresponding rows; '
+                        'FlyingThings3D or KITTI), or a .pt file with pc1, '
+                        'pc2 and gt_flow tensors; --points of each cloud '
+                        'are drawn without replacement (seed 0)')
     parser.add_argument('--batch-size', type=int, default=1)
     parser.add_argument('--runs', type=int, default=5,
                         help='timed runs of each path (medians reported)')
@@ -136,6 +150,75 @@ def synthetic_batch(batch: int, points: int, device: str) -> tuple:
     inputs = dict(pc1=pc1.to(device), pc2=pc2.to(device))
     samples = [dict(gt_flow=f.to(device)) for f in flow]
     return inputs, samples
+
+
+def _scene_arrays(path: str) -> tuple:
+    """pc1 (N1, 3), pc2 (N2, 3) and the flow of pc1 (N1, 3) of a scene
+    file or folder (see ``--scene``), as float32 NumPy arrays."""
+    if osp.isdir(path):
+        files = [osp.join(path, f'pc{i}.npy') for i in (1, 2)]
+        missing = [f for f in files if not osp.isfile(f)]
+        if missing:
+            raise FileNotFoundError(
+                f'--scene {path}: no {" or ".join(missing)}; expected a '
+                'sample folder of the HPLFlowNet processed layout')
+        pc1, pc2 = (read_npy_points(f) for f in files)
+        if pc1.shape != pc2.shape:
+            raise ValueError(
+                f'--scene {path}: pc1.npy has {len(pc1)} points and pc2.npy '
+                f'{len(pc2)}; the HPLFlowNet layout has corresponding rows')
+        pc1, pc2 = pc1.astype(np.float32), pc2.astype(np.float32)
+        return pc1, pc2, pc2 - pc1
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'--scene {path}: no such file or folder')
+    data = torch.load(path, map_location='cpu', weights_only=True)
+    arrays = []
+    for key in ('pc1', 'pc2', 'gt_flow'):
+        value = data.get(key) if isinstance(data, dict) else None
+        if not isinstance(value, torch.Tensor):
+            raise ValueError(f'--scene {path}: expected a dict with tensors '
+                             f'pc1, pc2 and gt_flow; {key!r} is missing')
+        value = value.reshape(-1, value.shape[-1])
+        if value.shape[-1] != 3:
+            raise ValueError(f'--scene {path}: {key} has shape '
+                             f'{tuple(data[key].shape)}, expected (N, 3) '
+                             'or (1, N, 3)')
+        arrays.append(value.float().numpy())
+    if len(arrays[2]) != len(arrays[0]):
+        raise ValueError(f'--scene {path}: gt_flow has {len(arrays[2])} '
+                         f'rows, pc1 {len(arrays[0])}')
+    return tuple(arrays)
+
+
+def scene_batch(path: str, batch: int, points: int, device: str) -> tuple:
+    """A real pair of clouds (see ``--scene``), (B, N, 3): ``points`` of
+    each cloud drawn without replacement (seed 0, the two clouds
+    independently, as the datasets sample them), the same in every batch
+    row; all of a cloud, in its order, when it has exactly ``points``."""
+    pc1, pc2, flow = _scene_arrays(path)
+    rng = np.random.default_rng(0)
+    picks = []
+    for name, cloud in (('pc1', pc1), ('pc2', pc2)):
+        if len(cloud) < points:
+            raise ValueError(f'--scene {path}: {name} has {len(cloud)} '
+                             f'points, fewer than --points {points}')
+        picks.append(np.arange(points) if len(cloud) == points else
+                     np.sort(rng.choice(len(cloud), points, replace=False)))
+    pc1 = torch.from_numpy(pc1[picks[0]]).expand(batch, -1, -1)
+    pc2 = torch.from_numpy(pc2[picks[1]]).expand(batch, -1, -1)
+    flow = torch.from_numpy(flow[picks[0]])
+    inputs = dict(pc1=pc1.contiguous().to(device),
+                  pc2=pc2.contiguous().to(device))
+    samples = [dict(gt_flow=flow.to(device)) for _ in range(batch)]
+    return inputs, samples
+
+
+def benchmark_batch(args: argparse.Namespace) -> tuple:
+    """The scene of ``--scene``, or the synthetic one."""
+    if args.scene:
+        return scene_batch(args.scene, args.batch_size, args.points,
+                           args.device)
+    return synthetic_batch(args.batch_size, args.points, args.device)
 
 
 def _rss_bytes() -> int:
@@ -418,6 +501,8 @@ def fresh_process_memory(args: argparse.Namespace, config: str,
            str(args.points), '--batch-size', str(args.batch_size),
            '--device', args.device, '--threads',
            str(torch.get_num_threads())]
+    if args.scene:
+        cmd += ['--scene', args.scene]
     if args.cfg_options:
         cmd += ['--cfg-options'] + [f'{k}={v}'
                                     for k, v in args.cfg_options.items()]
@@ -435,8 +520,7 @@ def memory_probe(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads or physical_cores())
     cfg, model = build(args.config, args.cfg_options, args.device)
     net = model.student if is_distiller(cfg.model) else model
-    inputs, samples = synthetic_batch(args.batch_size, args.points,
-                                      args.device)
+    inputs, samples = benchmark_batch(args)
     fn = (forward_fn(net, inputs, path == 'reference') if step == 'forward'
           else train_step_fn(model, inputs, samples, path == 'reference'))
     fn()
@@ -452,8 +536,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     threads = args.threads or physical_cores()
     torch.set_num_threads(threads)
     configs = config_list(args)
-    inputs, samples = synthetic_batch(args.batch_size, args.points,
-                                      args.device)
+    inputs, samples = benchmark_batch(args)
     device_name = (torch.cuda.get_device_name(args.device)
                    if args.device.startswith('cuda') else 'CPU')
     print(f'device: {args.device} ({device_name}), torch '
@@ -461,6 +544,7 @@ def main(argv: Optional[List[str]] = None) -> int:
           f'({"--threads" if args.threads else "physical cores"}), '
           f'B={args.batch_size}, N={args.points}, {args.runs} runs of each '
           f'after {args.warmup} warm-up, interleaved; medians')
+    print('scene: ' + (args.scene or 'synthetic (benchmark.synthetic_batch)'))
     if args.device == 'cpu':
         print('farthest point sampling: ' + (
             'compiled loop (Numba)' if compiled_loop() else
@@ -588,6 +672,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             device=args.device, device_name=device_name,
             torch=torch.__version__, threads=torch.get_num_threads(),
             batch_size=args.batch_size, points=args.points, runs=args.runs,
+            scene=args.scene,
             same_outputs=ok if args.compare_reference else None,
             checks=checks,
             results=[
@@ -650,7 +735,7 @@ def onnxruntime_main(args: argparse.Namespace, nets: Dict[str, object],
             json.dump(dict(
                 device=args.device, threads=threads, torch=torch.__version__,
                 batch_size=args.batch_size, points=args.points,
-                runs=args.runs, checks=infos,
+                runs=args.runs, scene=args.scene, checks=infos,
                 results=[dict(config=name, backend=backend, **r)
                          for (name, backend), r in res.items()]), f, indent=1)
     return 0 if all(info['ok'] and info['ties_only']
