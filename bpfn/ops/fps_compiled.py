@@ -26,6 +26,17 @@ CELL_MARGIN = 1e-6
 CELL_MIN_BOUND = 1e-30
 
 
+@numba.njit(nogil=True, cache=True, inline='always')
+def _distance(x, y, z, px, py, pz):
+    """Squared distance of (x, y, z) to (px, py, pz) in the original
+    operator's order: the squares, then ``(dx^2 + dy^2) + dz^2``."""
+    dx = x - px
+    dy = y - py
+    dz = z - pz
+    dist = dx * dx + dy * dy
+    return dist + dz * dz
+
+
 @numba.njit(nogil=True, cache=True)
 def _sample(xs: np.ndarray, ys: np.ndarray, zs: np.ndarray,
             dist_a: np.ndarray, dist_b: np.ndarray, bits_a: np.ndarray,
@@ -49,11 +60,7 @@ def _sample(xs: np.ndarray, ys: np.ndarray, zs: np.ndarray,
         new = dist_b if i % 2 else dist_a
         bits = bits_b if i % 2 else bits_a
         for j in range(xs.shape[0]):
-            dx = xs[j] - cx
-            dy = ys[j] - cy
-            dz = zs[j] - cz
-            dist = dx * dx + dy * dy
-            dist = dist + dz * dz
+            dist = _distance(xs[j], ys[j], zs[j], cx, cy, cz)
             last = old[j]
             new[j] = dist if dist < last else last
         best = bits[0]
@@ -158,11 +165,7 @@ def _sample_in_cells(xs: np.ndarray, ys: np.ndarray, zs: np.ndarray,
             best = -1.0  # below every distance: the first point sets it
             where = begin
             for j in range(begin, end):
-                dx = cx[j] - px
-                dy = cy[j] - py
-                dz = cz[j] - pz
-                dist = dx * dx + dy * dy
-                dist = dist + dz * dz
+                dist = _distance(cx[j], cy[j], cz[j], px, py, pz)
                 last = running[j]
                 value = dist if dist < last else last
                 running[j] = value

@@ -8,9 +8,16 @@ yields the same neighbours. pykdtree (optional, ``requirements/optional.txt``)
 answers the searches of a BPF forward about 1.8x faster than cKDTree (its
 queries took 83 instead of 148 ms per forward on 2 threads): its
 queries run on an OpenMP pool that persists between calls, where cKDTree
-starts Python threads on every call. Its pool is set to torch's intra-op
-thread count before each query, through threadpoolctl; where that runtime
-cannot be found (and so its threads not bounded) cKDTree is used.
+starts Python threads on every call. Before each query the OpenMP runtime
+bundled with pykdtree is set to torch's intra-op thread count, through
+threadpoolctl; where that runtime cannot be found (and so its threads not
+bounded) cKDTree is used. Where torch itself runs on GNU OpenMP and is
+imported first (the Linux wheels; bpfn imports torch before pykdtree), the
+queries run on torch's OpenMP runtime instead: the first runtime loaded
+serves pykdtree's OpenMP calls too. There torch's thread count bounds them
+directly (measured: after ``torch.set_num_threads(1)`` a query runs on one
+thread, whatever pykdtree's own runtime is set to), and they use torch's
+threads, no second pool.
 """
 import functools
 import os
