@@ -1,4 +1,6 @@
 """Exact k-nearest-neighbour search, chunked so that memory stays bounded."""
+import functools
+import warnings
 from typing import Optional, Tuple, Union
 
 import torch
@@ -65,7 +67,8 @@ TREE_MIN_PAIRS = 2**22
 # (G, 3) x (3, G * W), has MIN_GROUP_ENTRIES entries or more. BLAS rounds
 # such products (at least 4 rows) as the dense search's; torch multiplies
 # smaller ones in a loop of its own, and BLAS products of 1 or 2 rows round
-# otherwise too.
+# otherwise too. Each size is checked on this machine before it is used
+# (:func:`_groups_round_as_dense`).
 GROUP_ROWS = (4, 8, 16)
 MIN_GROUP_ENTRIES = 256
 # Bound on the float32 rounding of :func:`square_distance`, relative to the
@@ -89,13 +92,44 @@ def tree_candidates(k: int) -> int:
     return max(k + max(2, k // 8), -(-MIN_PRODUCT_COLS // GROUP_ROWS[-1]))
 
 
-def group_rows(width: int) -> int:
+def group_rows(width: int,
+               dtype: torch.dtype = torch.float32) -> Optional[int]:
     """Queries per group of :func:`_candidate_distances` for ``width``
-    candidates each."""
+    candidates each: the fewest of ``GROUP_ROWS`` whose products are large
+    enough and, on this machine's BLAS, round as the dense search's
+    (:func:`_groups_round_as_dense`); None where none does."""
     for rows in GROUP_ROWS:
-        if rows * rows * width >= MIN_GROUP_ENTRIES:
+        if (rows * rows * width >= MIN_GROUP_ENTRIES
+                and _groups_round_as_dense(rows, dtype)):
             return rows
-    return GROUP_ROWS[-1]
+    return None
+
+
+@functools.lru_cache(maxsize=None)
+def _groups_round_as_dense(rows: int, dtype: torch.dtype) -> bool:
+    """Whether grouped products of ``rows`` queries give the dense search's
+    distances bitwise on this machine, checked once per process on a fixed
+    probe (clouds far from the origin, the widths the groups serve).
+
+    BLAS libraries pick their kernels by shape and processor; the tree
+    search's exactness rests on the grouped products rounding as the dense
+    product does, so a group size that does not is not used.
+    """
+    gen = torch.Generator().manual_seed(0)
+    ref = (torch.rand(1, 1024, 3, generator=gen) * 60 + 500).to(dtype)
+    query = (torch.rand(1, 61, 3, generator=gen) * 60 + 500).to(dtype)
+    dense = square_distance(query, ref)[0]
+    ref_sq, query_sq = squared_norms(ref), squared_norms(query)
+    # The narrowest width these groups serve, and wider ones.
+    narrowest = max(tree_candidates(1), -(-MIN_GROUP_ENTRIES // rows**2))
+    widths = [narrowest] + [w for w in (11, 16, 36, 76) if w > narrowest]
+    for width in widths:
+        cand = torch.randint(0, 1024, (1, 61, width), generator=gen)
+        dist = _candidate_distances(ref, query, cand, ref_sq, query_sq,
+                                    CPU_MAX_ELEMENTS, size=rows)[0]
+        if not torch.equal(dist, dense.gather(1, cand[0])):
+            return False
+    return True
 
 
 def wider_candidates(width: int) -> int:
@@ -249,7 +283,8 @@ def knn_export(k: int,
 
 def _candidate_distances(ref: Tensor, query: Tensor, cand: Tensor,
                          ref_sq: Tensor, query_sq: Tensor,
-                         max_elements: int) -> Tensor:
+                         max_elements: int,
+                         size: Optional[int] = None) -> Tensor:
     """Squared distances of every query to its own candidates, bitwise
     those of :func:`square_distance`.
 
@@ -267,13 +302,15 @@ def _candidate_distances(ref: Tensor, query: Tensor, cand: Tensor,
             shape (B, M).
         query_sq (Tensor): Squared norms of ``query``, shape (B, S).
         max_elements (int): Bound on the product entries held at once.
+        size (int, optional): Queries per group. Defaults to
+            :func:`group_rows` (which must not be None).
 
     Returns:
         Tensor: Squared distances, shape (B, S, W).
     """
     batch, num_query, width = cand.shape
     num_ref = ref.shape[1]
-    size = group_rows(width)
+    size = size or group_rows(width, query.dtype)
     pad = -num_query % size
     if pad:  # whole groups: repeat the first queries (cyclically)
         again = torch.arange(pad, device=cand.device) % num_query
@@ -374,6 +411,9 @@ def knn_tree(
             or query.dtype not in (torch.float32, torch.float64)
             or not all_finite(ref) or not all_finite(query)):
         return knn_dense(k, ref, query, max_elements)
+    if group_rows(width, query.dtype) is None:
+        _warn_no_bitwise_groups(query.dtype)
+        return knn_dense(k, ref, query, max_elements)
 
     # 1-2. Candidates; whether they are certain to hold the neighbours, and
     # whether the tree's first k are certain to be them.
@@ -438,6 +478,16 @@ def knn_tree(
             if need_dist:
                 values[i, queries] = dense[0]
     return idx, values
+
+
+@functools.lru_cache(maxsize=None)
+def _warn_no_bitwise_groups(dtype: torch.dtype) -> None:
+    """Say once per dtype why the tree search is not used."""
+    warnings.warn(
+        f'knn: on this machine no grouped distance product ({GROUP_ROWS} '
+        f'queries) rounds as the dense search\'s in {dtype}, so the k-d '
+        'tree search could not reproduce its neighbours exactly; every '
+        'search runs densely (same neighbours, slower)')
 
 
 def _rank_candidates(dist: Tensor, k: int) -> Tuple[Tensor, Tensor, Tensor]:

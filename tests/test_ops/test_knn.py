@@ -317,12 +317,38 @@ def test_candidate_distances_are_the_dense_ones_bitwise():
     query = torch.rand(1, 203, 3, generator=gen) * 60 + 500
     dense = square_distance(query, ref)[0]
     ref_sq, query_sq = (ref**2).sum(-1), (query**2).sum(-1)
+    # On this machine's BLAS (as on CI's) 4-row groups round as the dense
+    # product; groups of 1 or 2 rows do not, and are never used.
     assert [knn_module.group_rows(w) for w in (4, 15, 16, 80)] == [8, 8, 4, 4]
+    assert not knn_module._groups_round_as_dense(2, torch.float32)
     for width in range(tree_candidates(1), 81):
         cand = torch.randint(0, 3000, (1, 203, width), generator=gen)
         dist = knn_module._candidate_distances(ref, query, cand, ref_sq,
                                                query_sq, 2**14)[0]
         assert torch.equal(dist, dense.gather(1, cand[0])), width
+
+
+def test_group_sizes_that_round_otherwise_are_not_used(monkeypatch):
+    # Where a group size's products do not round as the dense search's (a
+    # probe once per process), a larger size serves; where none does, the
+    # tree search says so and every search runs densely.
+    knn_module = sys.modules['bpfn.ops.knn']
+    gen = torch.Generator().manual_seed(32)
+    ref = torch.rand(1, 2000, 3, generator=gen) * 10
+    query = torch.rand(1, 300, 3, generator=gen) * 10
+    expected = knn_dense(16, ref, query)
+    monkeypatch.setattr(knn_module, '_groups_round_as_dense',
+                        lambda rows, dtype: rows == 16)
+    assert [knn_module.group_rows(w) for w in (4, 18, 80)] == [16] * 3
+    idx, dist = knn_tree(16, ref, query)
+    for a, b in zip(_sets(*expected), _sets(idx, dist)):
+        assert torch.equal(a, b)
+    monkeypatch.setattr(knn_module, '_groups_round_as_dense',
+                        lambda rows, dtype: False)
+    knn_module._warn_no_bitwise_groups.cache_clear()
+    with pytest.warns(UserWarning, match='every search runs densely'):
+        idx, dist = knn_tree(16, ref, query)
+    assert torch.equal(idx, expected[0]) and torch.equal(dist, expected[1])
 
 
 def test_knn_tree_candidates_and_slack():
