@@ -17,7 +17,8 @@ Examples::
     # The same on a real scene: a sample folder of the HPLFlowNet layout
     # (pc1.npy, pc2.npy), or a .pt file with pc1, pc2 and gt_flow.
     python tools/analysis_tools/benchmark.py --all --compare-reference \
-        --threads 2 --scene data/FlyingThings3D_subset_processed_35m/val/0000000
+        --threads 2 \
+        --scene data/FlyingThings3D_subset_processed_35m/val/0000000
 
     # The exported ONNX model in onnxruntime beside PyTorch, same scene,
     # onnxruntime's intra-op threads set to torch's.
