@@ -213,6 +213,12 @@ def test_scene_errors_name_the_file_and_what_was_expected(tmp_path):
     torch.save(dict(pc1=torch.zeros(5, 3)), tmp_path / 'partial.pt')
     with pytest.raises(ValueError, match="'pc2' is missing"):
         tool.scene_batch(str(tmp_path / 'partial.pt'), 1, 5, 'cpu')
+    # Two clouds in one tensor are not one scene: refused, not merged.
+    torch.save(dict(pc1=torch.zeros(2, 5, 3), pc2=torch.zeros(2, 5, 3),
+                    gt_flow=torch.zeros(2, 5, 3)), tmp_path / 'batch.pt')
+    with pytest.raises(ValueError, match=r'pc1 has shape \(2, 5, 3\), '
+                       r'expected \(N, 3\) or \(1, N, 3\)'):
+        tool.scene_batch(str(tmp_path / 'batch.pt'), 1, 5, 'cpu')
 
 
 def test_compare_reference_on_a_scene(tmp_path, capsys):

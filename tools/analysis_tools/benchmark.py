@@ -181,12 +181,13 @@ def _scene_arrays(path: str) -> tuple:
         if not isinstance(value, torch.Tensor):
             raise ValueError(f'--scene {path}: expected a dict with tensors '
                              f'pc1, pc2 and gt_flow; {key!r} is missing')
-        value = value.reshape(-1, value.shape[-1])
-        if value.shape[-1] != 3:
+        one_cloud = (value.dim() == 2
+                     or (value.dim() == 3 and value.shape[0] == 1))
+        if not one_cloud or value.shape[-1] != 3:
             raise ValueError(f'--scene {path}: {key} has shape '
-                             f'{tuple(data[key].shape)}, expected (N, 3) '
+                             f'{tuple(value.shape)}, expected (N, 3) '
                              'or (1, N, 3)')
-        arrays.append(value.float().numpy())
+        arrays.append(value.reshape(-1, 3).float().numpy())
     if len(arrays[2]) != len(arrays[0]):
         raise ValueError(f'--scene {path}: gt_flow has {len(arrays[2])} '
                          f'rows, pc1 {len(arrays[0])}')
