@@ -119,11 +119,12 @@ def _grid_cells(xs: np.ndarray, ys: np.ndarray, zs: np.ndarray,
 @numba.njit(nogil=True, cache=True)
 def _sample_in_cells(xs: np.ndarray, ys: np.ndarray, zs: np.ndarray,
                      order: np.ndarray, starts: np.ndarray,
-                     chosen: np.ndarray) -> None:
+                     running: np.ndarray, chosen: np.ndarray) -> None:
     """The loop of :func:`_sample`, skipping cells a step cannot change.
 
     The points are kept cell by cell (``order`` and ``starts`` from
-    :func:`_grid_cells`), and each cell keeps its box, the largest running
+    :func:`_grid_cells`; ``running``, their running minima in that order,
+    set to 1e10), and each cell keeps its box, the largest running
     minimum of its points and the first index holding it. A step skips a
     cell when the squared distance from the new pick to the cell's box
     (float64), less ``CELL_MARGIN``, is at least that largest minimum (and
@@ -138,7 +139,6 @@ def _sample_in_cells(xs: np.ndarray, ys: np.ndarray, zs: np.ndarray,
     cx = xs[order]
     cy = ys[order]
     cz = zs[order]
-    running = np.full(xs.shape[0], 1e10, dtype=xs.dtype)
     low = np.empty((num_cells, 3))
     high = np.empty((num_cells, 3))
     cell_max = np.full(num_cells, 1e10, dtype=xs.dtype)
@@ -213,7 +213,8 @@ def sample_cloud(xs: np.ndarray, ys: np.ndarray, zs: np.ndarray,
     """
     if xs.shape[0] >= CELL_MIN_POINTS:
         order, starts = _grid_cells(xs, ys, zs, cells_per_axis(xs.shape[0]))
-        _sample_in_cells(xs, ys, zs, order, starts, chosen)
+        # All of min_dist is 1e10: in cell order as in any other.
+        _sample_in_cells(xs, ys, zs, order, starts, min_dist, chosen)
         return
     bits = _BITS[min_dist.dtype]
     spare = min_dist.copy()

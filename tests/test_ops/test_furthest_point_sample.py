@@ -233,8 +233,9 @@ def test_fps_cell_loop_picks_what_the_plain_loop_picks(monkeypatch, dtype):
                                                          per_axis)
                 assert sorted(order.tolist()) == list(range(600))
                 chosen = np.zeros(num_samples, dtype=np.int64)
+                running = np.full(600, 1e10, dtype=xs.dtype)
                 fps_compiled._sample_in_cells(xs, ys, zs, order, starts,
-                                              chosen)
+                                              running, chosen)
                 assert chosen.tolist() == expected.tolist(), (
                     name, num_samples, per_axis)
 
