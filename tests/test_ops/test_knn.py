@@ -31,6 +31,21 @@ def kd_tree_backend(request, monkeypatch):
     return getattr(request, 'param', 'default tree')
 
 
+@pytest.fixture
+def dense_rows(monkeypatch):
+    """Query counts of the dense searches the tree search falls back to
+    (this module's own ``knn_dense`` stays uncounted)."""
+    rows = []
+
+    def counting_dense(k, ref, query, max_elements=None):
+        rows.append(query.shape[1])
+        return knn_dense(k, ref, query, max_elements)
+
+    monkeypatch.setattr(sys.modules['bpfn.ops.knn'], 'knn_dense',
+                        counting_dense)
+    return rows
+
+
 def test_square_distance_matches_definition():
     gen = torch.Generator().manual_seed(0)
     a = torch.rand(2, 50, 3, generator=gen)
@@ -276,30 +291,21 @@ def test_knn_tree_on_a_real_scene(bpfn_reference):
         assert (idx.sort(-1)[0].diff(dim=-1) > 0).all()  # no repeats
 
 
-def test_knn_tree_on_the_full_reference_scene(bpfn_reference, monkeypatch):
+def test_knn_tree_on_the_full_reference_scene(bpfn_reference, dense_rows):
     # The reference scene's clouds, pc1's points searched in pc2, with and
     # without distances: the dense search's neighbours. Its points lie closer
     # than the float32 rounding of their distances (a third of the queries
     # at k = 3, 9, 16 were uncertain at the first candidate width); wider
     # candidate sets leave fewer than 1% of them to the dense search.
     pc1, pc2 = bpfn_reference['pc1'], bpfn_reference['pc2']
-    knn_module = sys.modules['bpfn.ops.knn']
-    dense_rows = []
-
-    def counting_dense(k, ref, query, max_elements=None):
-        dense_rows.append(query.shape[1])
-        return knn_dense(k, ref, query, max_elements)
-
     for k in (3, 9, 16, 32):
         expected = knn_dense(k, pc2, pc1)
-        monkeypatch.setattr(knn_module, 'knn_dense', counting_dense)
         dense_rows.clear()
         tree = knn_tree(k, pc2, pc1)
         assert sum(dense_rows) < 0.01 * pc1.shape[1]
         dense_rows.clear()
         indices_only = knn_tree(k, pc2, pc1, need_dist=False)[0]
         assert sum(dense_rows) < 0.01 * pc1.shape[1]
-        monkeypatch.setattr(knn_module, 'knn_dense', knn_dense)
         for a, b in zip(_sets(*expected), _sets(*tree)):
             assert torch.equal(a, b)
         assert torch.equal(indices_only.sort(-1)[0],
@@ -377,7 +383,7 @@ def _tree_widths(k: int, num_ref: int) -> list:
 
 
 def test_knn_tree_widens_then_searches_uncertain_queries_densely(
-        monkeypatch):
+        monkeypatch, dense_rows):
     # A query whose k-th and W-th exact squared distances are within twice
     # the rounding slack may have a neighbour outside its W candidates: it
     # asks the tree for wider sets, and exactly the queries that no allowed
@@ -385,14 +391,8 @@ def test_knn_tree_widens_then_searches_uncertain_queries_densely(
     gen = torch.Generator().manual_seed(17)
     ref = torch.rand(2, 3000, 3, generator=gen) * 10
     query = torch.rand(2, 500, 3, generator=gen) * 10
-    calls, queried = [], []
-
-    def counting_dense(k, ref, query, max_elements=None):
-        calls.append(query.shape[1])
-        return knn_dense(k, ref, query, max_elements)
-
+    calls, queried = dense_rows, []
     knn_module = sys.modules['bpfn.ops.knn']
-    monkeypatch.setattr(knn_module, 'knn_dense', counting_dense)
     real_trees = knn_module.cloud_trees
 
     def counting_trees(points):
