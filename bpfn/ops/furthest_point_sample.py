@@ -10,6 +10,7 @@ from torch import Tensor
 from .export import furthest_point_sample_export, use_export
 from .neighbour_audit import current_audit
 from .reference import use_reference
+from .search_replay import current_record, search_key
 from .threads import cpu_threads
 
 # Fewest values of a sampling step's tensors (B * N * 3) for which the torch
@@ -54,6 +55,20 @@ def furthest_point_sample(xyz: Tensor, num_samples: int) -> Tensor:
     if num_samples > num_points:
         raise ValueError(f'furthest_point_sample: cannot pick {num_samples} '
                          f'points from a cloud of {num_points}')
+    record = current_record()
+    if record is not None:
+        key = search_key(xyz, num_samples=num_samples)
+        if record.replaying:
+            return record.take('sample', key)[0]
+    idx = _sample(xyz, num_samples)
+    if record is not None:
+        record.add('sample', key, (idx, ))
+    return idx
+
+
+def _sample(xyz: Tensor, num_samples: int) -> Tensor:
+    """The sampling :func:`furthest_point_sample` runs: the reference or
+    export path where switched on, else the loop for the device."""
     if use_reference():
         return furthest_point_sample_reference(xyz, num_samples)
     if use_export():

@@ -74,6 +74,31 @@ def test_ratios_to_the_teacher_are_taken_within_rounds():
             tool.interleaved(fns, 1, 0, 'cpu', bad)
 
 
+def test_breakdown_times_the_forward_with_searches_replayed(
+        tmp_path, capsys):
+    tool = load('benchmark')
+    config = tmp_path / 'tiny.py'
+    config.write_text(TINY_MODEL)
+    out_json = tmp_path / 'result.json'
+    code = tool.main([str(config), '--breakdown', '--points', '256',
+                      '--runs', '2', '--warmup', '0', '--threads', '1',
+                      '--json', str(out_json)])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert 'neighbour searches and farthest point sampling (the forward ' \
+        'less the forward with them replayed' in out
+    rows = {r['path']: r for r in json.loads(out_json.read_text())['results']}
+    assert set(rows) == {'bpfn', 'searches replayed'}
+    assert all(len(r['rounds']) == 2 and r['wall'] > 0 for r in rows.values())
+    # Differences are taken within rounds: here the forward took 0.3 and
+    # 0.9 s, 0.2 and 0.6 s of it without the searches.
+    full = dict(rounds=[(0.3, 0.5), (0.9, 1.5)])
+    replayed = dict(rounds=[(0.2, 0.3), (0.6, 0.9)])
+    assert tool.round_difference(full, replayed) == pytest.approx((0.2, 0.4))
+    with pytest.raises(SystemExit):
+        tool.parse_args([str(config), '--breakdown', '--steps', 'train'])
+
+
 def test_onnxruntime_backend(tmp_path, capsys):
     pytest.importorskip('onnx', reason='--backend onnxruntime exports with '
                         'the optional package onnx')

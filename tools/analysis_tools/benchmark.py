@@ -20,6 +20,12 @@ Examples::
         --threads 2 \
         --scene data/FlyingThings3D_subset_processed_35m/val/0000000
 
+    # What the neighbour searches and farthest point sampling, which every
+    # model runs alike, cost each forward: the forward timed also with
+    # them replayed from a recording, and the students against the
+    # teacher without them.
+    python tools/analysis_tools/benchmark.py --all --breakdown --threads 2
+
     # The exported ONNX model in onnxruntime beside PyTorch, same scene,
     # onnxruntime's intra-op threads set to torch's.
     python tools/analysis_tools/benchmark.py --all --backend onnxruntime \
@@ -35,6 +41,7 @@ reference paths, so that the ratios between models come from runs seconds
 apart.
 """
 import argparse
+import contextlib
 import copy
 import glob
 import json
@@ -53,7 +60,8 @@ import torch
 from mmengine.config import Config, DictAction
 from mmengine.registry import init_default_scope
 
-from bpfn.ops import reference_algorithms
+from bpfn.ops import (SearchRecord, record_searches, reference_algorithms,
+                      replay_searches)
 from bpfn.ops.furthest_point_sample import compiled_loop
 from bpfn.ops.kd_trees import tree_backend
 from bpfn.registry import MODELS
@@ -68,6 +76,9 @@ TEACHER_CONFIG = osp.join('configs', 'bpfn', 'bpfn_ft3d.py')
 P99_TOLERANCE = 1e-4
 MAX_TOLERANCE = 2e-3
 LOSS_TOLERANCE = 1e-4
+# The paths a model is timed on: bpfn's, bpfn's with its recorded searches
+# and samples replayed (--breakdown), and the original's algorithms.
+BPFN, REPLAYED, REFERENCE = 'bpfn', 'searches replayed', 'reference'
 
 
 def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
@@ -94,6 +105,13 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                         default=None,
                         help='what to time (default: forward; both with '
                         '--compare-reference)')
+    parser.add_argument('--breakdown', action='store_true',
+                        help='also time each forward with its neighbour '
+                        'searches and farthest point samples replayed from '
+                        'a recording of the same scene (bpfn.ops.'
+                        'replay_searches): the time of the rest of the '
+                        'network, and what the searches and samples, which '
+                        'every model of the pyramid runs alike, cost it')
     parser.add_argument('--train-step', action='store_true',
                         help='same as --steps train')
     parser.add_argument('--points', type=int, default=8192,
@@ -137,6 +155,9 @@ def parse_args(argv: Optional[List[str]] = None) -> argparse.Namespace:
                                           or args.steps != 'forward'):
         parser.error('--backend onnxruntime times forwards only; it does not '
                      'combine with --compare-reference or --steps train')
+    if args.breakdown and args.steps == 'train':
+        parser.error('--breakdown splits forwards; give --steps forward or '
+                     'both')
     return args
 
 
@@ -340,6 +361,14 @@ def interleaved(fns: Dict[str, Callable[[], None]],
     }
 
 
+def round_difference(mine: dict, base: dict) -> tuple:
+    """Medians over the runs of ``mine - base`` (wall, CPU seconds), each
+    run's difference taken within one round of :func:`interleaved`."""
+    pairs = list(zip(mine['rounds'], base['rounds']))
+    return (statistics.median(m[0] - b[0] for m, b in pairs),
+            statistics.median(m[1] - b[1] for m, b in pairs))
+
+
 def round_ratio(mine: dict, base: dict) -> tuple:
     """Medians over the runs of ``mine / base`` (wall, CPU), each run's
     ratio taken within one round of :func:`interleaved`: steadier on a
@@ -349,16 +378,27 @@ def round_ratio(mine: dict, base: dict) -> tuple:
             statistics.median(m[1] / b[1] for m, b in pairs))
 
 
-def forward_fn(net: torch.nn.Module, inputs: dict,
-               reference: bool) -> Callable[[], None]:
+def forward_fn(net: torch.nn.Module, inputs: dict, reference: bool,
+               replay: Optional[SearchRecord] = None) -> Callable[[], None]:
+    """A forward in ``'tensor'`` mode, on the reference path or, with
+    ``replay``, with the recorded searches and samples replayed."""
 
     @torch.no_grad()
     def forward() -> None:
         net.eval()
-        with reference_algorithms(reference):
+        with reference_algorithms(reference), \
+                (replay_searches(replay) if replay is not None
+                 else contextlib.nullcontext()):
             net(inputs, mode='tensor')
 
     return forward
+
+
+def recorded_searches(net: torch.nn.Module, inputs: dict) -> SearchRecord:
+    """The neighbour searches and samples of one forward of ``net``."""
+    with torch.no_grad(), record_searches() as record:
+        net.eval()(inputs, mode='tensor')
+    return record
 
 
 def train_step_fn(model: torch.nn.Module, inputs: dict, samples: list,
@@ -475,6 +515,39 @@ def build(config: str, cfg_options: Optional[dict], device: str) -> tuple:
     return cfg, model
 
 
+def teacher_ratios(res: dict, base: str, nets: Dict[str, object],
+                   path: str) -> str:
+    """Each student's time on ``path`` relative to the teacher's on it:
+    medians of the ratios within each round (wall, CPU)."""
+    ratios = []
+    for name in nets:
+        if name != base:
+            wall, cpu = round_ratio(res[(name, path)], res[(base, path)])
+            ratios.append(f'{name} {wall:.2f}x {cpu:.2f}x')
+    return ', '.join(ratios)
+
+
+def print_breakdown(res: dict, base: Optional[str],
+                    nets: Dict[str, object]) -> None:
+    """``--breakdown``: what the searches and samples cost each forward
+    (its time less the replayed one's, within each round), and the
+    students' forwards without them relative to the teacher's."""
+    parts = []
+    for name in nets:
+        full = res[(name, BPFN)]
+        wall, cpu = round_difference(full, res[(name, REPLAYED)])
+        parts.append(f'{name} {wall:.3f} s wall ({wall / full["wall"]:.0%}'
+                     f'), {cpu:.3f} s CPU')
+    print('neighbour searches and farthest point sampling (the forward less '
+          'the forward with them replayed; medians of the differences within '
+          'each round): ' + ', '.join(parts))
+    if base is not None and len(nets) > 1:
+        print('forward time with the searches and sampling replayed (the '
+              'rest of the network), relative to the teacher\'s (wall, CPU; '
+              'medians of the ratios within each round): ' +
+              teacher_ratios(res, base, nets, REPLAYED))
+
+
 def config_list(args: argparse.Namespace) -> List[str]:
     if not args.all:
         return [args.config]
@@ -563,7 +636,6 @@ def main(argv: Optional[List[str]] = None) -> int:
         nets[name] = model.student if distiller else model
         if distiller:
             distill[name] = student_config(cfg.model)
-    paths = [False, True] if args.compare_reference else [False]
     if args.backend == 'onnxruntime':
         return onnxruntime_main(args, nets, inputs)
 
@@ -586,36 +658,41 @@ def main(argv: Optional[List[str]] = None) -> int:
     for step in steps:
         fns = {}
         for name in nets:
-            for reference in paths:
-                if step == 'forward':
-                    fn = forward_fn(nets[name], inputs, reference)
-                else:
-                    fn = train_step_fn(models[name], inputs, samples,
-                                       reference)
-                fns[(name, reference)] = fn
+            fns[(name, BPFN)] = (
+                forward_fn(nets[name], inputs, False) if step == 'forward'
+                else train_step_fn(models[name], inputs, samples, False))
+            if step == 'forward' and args.breakdown:
+                fns[(name, REPLAYED)] = forward_fn(
+                    nets[name], inputs, False,
+                    recorded_searches(nets[name], inputs))
+            if args.compare_reference:
+                fns[(name, REFERENCE)] = (
+                    forward_fn(nets[name], inputs, True) if step == 'forward'
+                    else train_step_fn(models[name], inputs, samples, True))
             if (step == 'train' and name in distill
                     and not args.compare_reference):
                 student = MODELS.build(copy.deepcopy(distill[name])).to(
                     args.device)
-                fns[(name + ' (student only)', False)] = train_step_fn(
+                fns[(name + ' (student only)', BPFN)] = train_step_fn(
                     student, inputs, samples, False)
-        # The models' bpfn paths one after the other, then their reference
-        # paths: the ratios to the teacher are taken between runs seconds
-        # apart, not across the reference path's longer runs.
-        groups = [[key for key in fns if key[1] == reference]
-                  for reference in paths]
+        # The models' bpfn paths (and their replays) one after the other,
+        # then their reference paths: the ratios to the teacher are taken
+        # between runs seconds apart, not across the reference path's
+        # longer runs.
+        groups = [[key for key in fns if key[1] != REFERENCE],
+                  [key for key in fns if key[1] == REFERENCE]]
         results[step] = interleaved(fns, args.runs, args.warmup, args.device,
-                                    groups)
+                                    [group for group in groups if group])
 
     fresh = {}
     if args.fresh_memory:
         paths_of = dict(zip((osp.splitext(osp.basename(p))[0]
                              for p in configs), configs))
         for step, res in results.items():
-            for name, reference in res:
-                if name in paths_of:
-                    fresh[(step, name, reference)] = fresh_process_memory(
-                        args, paths_of[name], reference, step)
+            for name, path in res:
+                if name in paths_of and path != REPLAYED:
+                    fresh[(step, name, path)] = fresh_process_memory(
+                        args, paths_of[name], path == REFERENCE, step)
 
     mem_kind = PeakMemory(args.device).kind
     print(f'\n{mem_kind}: the highest during a call (the process: models and '
@@ -632,19 +709,18 @@ def main(argv: Optional[List[str]] = None) -> int:
         if args.compare_reference:
             header += ['reference / bpfn (wall, CPU, memory)*']
         rows = [header]
-        for (name, reference), r in res.items():
-            row = [name, 'reference' if reference else 'bpfn',
-                   f'{r["wall"]:.3f}', f'{r["cpu"]:.3f}', _gib(r['peak']),
-                   _gib(r['added'])]
+        for (name, path), r in res.items():
+            row = [name, path, f'{r["wall"]:.3f}', f'{r["cpu"]:.3f}',
+                   _gib(r['peak']), _gib(r['added'])]
             if fresh:
-                value = fresh.get((step, name, reference))
+                value = fresh.get((step, name, path))
                 row += [_gib(value) if value else '-']
             if args.compare_reference:
-                if reference:
-                    fast = res[(name, False)]
+                if path == REFERENCE:
+                    fast = res[(name, BPFN)]
                     # Memory: of the fresh processes where measured.
-                    mine = fresh.get((step, name, True)) or r['peak']
-                    theirs = fresh.get((step, name, False)) or fast['peak']
+                    mine = fresh.get((step, name, REFERENCE)) or r['peak']
+                    theirs = fresh.get((step, name, BPFN)) or fast['peak']
                     wall, cpu = round_ratio(r, fast)
                     row += [f'{wall:.2f}x, {cpu:.2f}x, {mine / theirs:.2f}x']
                 else:
@@ -654,20 +730,17 @@ def main(argv: Optional[List[str]] = None) -> int:
         if args.compare_reference:
             print('* time ratios: medians of the ratios within each round')
         base = osp.splitext(osp.basename(TEACHER_CONFIG))[0]
-        if len(nets) > 1 and (base, False) in res:
-            teacher = res[(base, False)]
-            ratios = []
-            for name in nets:
-                if name != base:
-                    wall, cpu = round_ratio(res[(name, False)], teacher)
-                    ratios.append(f'{name} {wall:.2f}x {cpu:.2f}x')
+        if len(nets) > 1 and (base, BPFN) in res:
             print(f'bpfn {step} time relative to the teacher (wall, CPU; '
                   'medians of the ratios within each round): ' +
-                  ', '.join(ratios))
+                  teacher_ratios(res, base, nets, BPFN))
+        if any(path == REPLAYED for _, path in res):
+            print_breakdown(res, base if (base, BPFN) in res else None,
+                            nets)
         for name in distill:
-            key = (name + ' (student only)', False)
+            key = (name + ' (student only)', BPFN)
             if key in res:
-                ratio = round_ratio(res[(name, False)], res[key])[0]
+                ratio = round_ratio(res[(name, BPFN)], res[key])[0]
                 print(f'{name}: distillation step / student-only step = '
                       f'{ratio:.2f}x (wall, median of the ratios within each '
                       'round)')
@@ -680,11 +753,10 @@ def main(argv: Optional[List[str]] = None) -> int:
             same_outputs=ok if args.compare_reference else None,
             checks=checks,
             results=[
-                dict(step=step, config=name,
-                     path='reference' if reference else 'bpfn',
-                     fresh_peak=fresh.get((step, name, reference)), **r)
+                dict(step=step, config=name, path=path,
+                     fresh_peak=fresh.get((step, name, path)), **r)
                 for step, res in results.items()
-                for (name, reference), r in res.items()
+                for (name, path), r in res.items()
             ])
         with open(args.json, 'w') as f:
             json.dump(report, f, indent=1)

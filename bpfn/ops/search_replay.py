@@ -1,0 +1,119 @@
+"""Neighbour searches and samples recorded once and replayed.
+
+The neighbour searches and the farthest point samples of a forward depend
+on the point coordinates only: every model of the pyramid (the teacher and
+its students alike) runs the same ones on the same scene. To time the rest
+of a network alone, record them on one run (:func:`record_searches`) and
+replay them on later runs of the same model and inputs
+(:func:`replay_searches`): inside, :func:`~bpfn.ops.knn` and
+:func:`~bpfn.ops.furthest_point_sample` return the recorded results, in
+call order, instead of computing them.
+``tools/analysis_tools/benchmark.py --breakdown`` uses it.
+
+Example::
+
+    with record_searches() as record:
+        model(inputs, mode='tensor')
+    with replay_searches(record):
+        model(inputs, mode='tensor')  # no search, no sampling
+"""
+import contextlib
+import contextvars
+from typing import Iterator, List, Optional, Tuple
+
+from torch import Tensor
+
+_SESSION = contextvars.ContextVar('bpfn_search_replay', default=None)
+
+
+class SearchRecord:
+    """Results of the searches and samplings of one run, in call order.
+
+    Each entry holds the kind of call (``'knn'`` or ``'sample'``), what
+    identifies it (neighbours, shapes, dtype, device) and its outputs.
+    """
+
+    def __init__(self) -> None:
+        self.calls: List[Tuple[str, tuple, tuple]] = []
+        self._next: Optional[int] = None  # read position while replaying
+
+    def __len__(self) -> int:
+        return len(self.calls)
+
+    @property
+    def replaying(self) -> bool:
+        return self._next is not None
+
+    def add(self, kind: str, key: tuple, outputs: tuple) -> None:
+        self.calls.append((kind, key, outputs))
+
+    def take(self, kind: str, key: tuple) -> tuple:
+        """The outputs of the next recorded call, which must be ``kind``
+        with the same ``key``."""
+        position = self._next
+        if position >= len(self.calls):
+            raise RuntimeError(
+                f'replay_searches: call {position + 1} ({kind} {key}) was '
+                f'not recorded: the record holds {len(self.calls)} calls; '
+                'replay the model and inputs that were recorded')
+        recorded_kind, recorded_key, outputs = self.calls[position]
+        if (recorded_kind, recorded_key) != (kind, key):
+            raise RuntimeError(
+                f'replay_searches: call {position + 1} is {kind} {key}, but '
+                f'the record holds {recorded_kind} {recorded_key} there; '
+                'replay the model and inputs that were recorded')
+        self._next = position + 1
+        return outputs
+
+
+def search_key(*tensors: Tensor, **values) -> tuple:
+    """What identifies a search or sampling call in a record: the shapes,
+    dtypes and devices of its point tensors and its other arguments."""
+    return tuple((tuple(t.shape), t.dtype, t.device.type)
+                 for t in tensors) + tuple(sorted(values.items()))
+
+
+@contextlib.contextmanager
+def record_searches() -> Iterator[SearchRecord]:
+    """Record every neighbour search and sampling inside.
+
+    Yields:
+        SearchRecord: Filled in as the searches run.
+    """
+    record = SearchRecord()
+    token = _SESSION.set(record)
+    try:
+        yield record
+    finally:
+        _SESSION.reset(token)
+
+
+@contextlib.contextmanager
+def replay_searches(record: SearchRecord) -> Iterator[None]:
+    """Serve every neighbour search and sampling inside from ``record``.
+
+    The calls must come in the recorded order with the recorded shapes
+    (the same model and inputs); a call that does not, or a record not
+    used up by the end, raises RuntimeError.
+    """
+    if record.replaying:
+        raise RuntimeError('replay_searches: this record is already being '
+                           'replayed')
+    record._next = 0
+    token = _SESSION.set(record)
+    try:
+        yield
+        if record._next != len(record.calls):
+            raise RuntimeError(
+                f'replay_searches: {record._next} of the {len(record.calls)}'
+                ' recorded calls were replayed; replay the model and inputs '
+                'that were recorded')
+    finally:
+        _SESSION.reset(token)
+        record._next = None
+
+
+def current_record() -> Optional[SearchRecord]:
+    """The record of the enclosing :func:`record_searches` or
+    :func:`replay_searches`, if any."""
+    return _SESSION.get()
