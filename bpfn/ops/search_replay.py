@@ -1,11 +1,12 @@
 """Neighbour searches and samples recorded once and replayed.
 
-The neighbour searches and the farthest point samples of a forward depend
-on the point coordinates only: every model of the pyramid (the teacher and
-its students alike) runs the same ones on the same scene. To time the rest
-of a network alone, record them on one run (:func:`record_searches`) and
-replay them on later runs of the same model and inputs
-(:func:`replay_searches`): inside, :func:`~bpfn.ops.knn` and
+The neighbour searches and the farthest point samples of a forward take
+points only (the input clouds, their samples, and the second cloud warped
+by the coarser flow), never features: every model of the pyramid, the
+teacher and its students alike, runs the same searches, of the same sizes,
+on a scene. To time the rest of a network alone, record them on one run
+(:func:`record_searches`) and replay them on later runs of the same model
+and inputs (:func:`replay_searches`): inside, :func:`~bpfn.ops.knn` and
 :func:`~bpfn.ops.furthest_point_sample` return the recorded results, in
 call order, instead of computing them.
 ``tools/analysis_tools/benchmark.py --breakdown`` uses it.
@@ -42,6 +43,7 @@ class SearchRecord:
 
     @property
     def replaying(self) -> bool:
+        """Whether a :func:`replay_searches` block serves from it now."""
         return self._next is not None
 
     def add(self, kind: str, key: tuple, outputs: tuple) -> None:
