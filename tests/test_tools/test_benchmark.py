@@ -21,20 +21,25 @@ def load(name):
     return load_script(TOOLS / f'{name}.py', name)
 
 
-def test_compare_reference_prints_both_paths_and_ratios(tmp_path, capsys):
-    tool = load('benchmark')
+def run_on_tiny_model(tmp_path, *options: str) -> tuple:
+    """benchmark.py on a tiny model (256 points, 2 runs, 1 thread) with
+    ``options``: its exit code and JSON report."""
     config = tmp_path / 'tiny.py'
     config.write_text(TINY_MODEL)
     out_json = tmp_path / 'result.json'
-    code = tool.main([str(config), '--compare-reference', '--points', '256',
-                      '--runs', '2', '--warmup', '0', '--threads', '1',
-                      '--json', str(out_json)])
+    code = load('benchmark').main([
+        str(config), *options, '--points', '256', '--runs', '2', '--warmup',
+        '0', '--threads', '1', '--json', str(out_json)])
+    return code, json.loads(out_json.read_text())
+
+
+def test_compare_reference_prints_both_paths_and_ratios(tmp_path, capsys):
+    code, report = run_on_tiny_model(tmp_path, '--compare-reference')
     out = capsys.readouterr().out
     assert code == 0
     assert 'threads: 1 (--threads)' in out
     assert '-> same' in out and 'sampling indices equal' in out
     assert 'forward (eval, no grad)' in out and 'training step' in out
-    report = json.loads(out_json.read_text())
     assert report['same_outputs'] is True
     rows = {(r['step'], r['path']): r for r in report['results']}
     assert set(rows) == {(s, p) for s in ('forward', 'train')
@@ -76,27 +81,22 @@ def test_ratios_to_the_teacher_are_taken_within_rounds():
 
 def test_breakdown_times_the_forward_with_searches_replayed(
         tmp_path, capsys):
-    tool = load('benchmark')
-    config = tmp_path / 'tiny.py'
-    config.write_text(TINY_MODEL)
-    out_json = tmp_path / 'result.json'
-    code = tool.main([str(config), '--breakdown', '--points', '256',
-                      '--runs', '2', '--warmup', '0', '--threads', '1',
-                      '--json', str(out_json)])
+    code, report = run_on_tiny_model(tmp_path, '--breakdown')
     out = capsys.readouterr().out
     assert code == 0
     assert 'neighbour searches and farthest point sampling (the forward ' \
         'less the forward with them replayed' in out
-    rows = {r['path']: r for r in json.loads(out_json.read_text())['results']}
+    rows = {r['path']: r for r in report['results']}
     assert set(rows) == {'bpfn', 'searches replayed'}
     assert all(len(r['rounds']) == 2 and r['wall'] > 0 for r in rows.values())
     # Differences are taken within rounds: here the forward took 0.3 and
     # 0.9 s, 0.2 and 0.6 s of it without the searches.
     full = dict(rounds=[(0.3, 0.5), (0.9, 1.5)])
     replayed = dict(rounds=[(0.2, 0.3), (0.6, 0.9)])
+    tool = load('benchmark')
     assert tool.round_difference(full, replayed) == pytest.approx((0.2, 0.4))
     with pytest.raises(SystemExit):
-        tool.parse_args([str(config), '--breakdown', '--steps', 'train'])
+        tool.parse_args(['x.py', '--breakdown', '--steps', 'train'])
 
 
 def test_onnxruntime_backend(tmp_path, capsys):
