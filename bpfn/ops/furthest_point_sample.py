@@ -10,7 +10,7 @@ from torch import Tensor
 from .export import furthest_point_sample_export, use_export
 from .neighbour_audit import current_audit
 from .reference import use_reference
-from .search_replay import current_record, search_key
+from .search_replay import current_record
 from .threads import cpu_threads
 
 # Fewest values of a sampling step's tensors (B * N * 3) for which the torch
@@ -57,12 +57,12 @@ def furthest_point_sample(xyz: Tensor, num_samples: int) -> Tensor:
                          f'points from a cloud of {num_points}')
     record = current_record()
     if record is not None:
-        key = search_key(xyz, num_samples=num_samples)
+        args = dict(num_samples=num_samples)
         if record.replaying:
-            return record.take('sample', key)[0]
+            return record.take('sample', (xyz, ), args)
     idx = _sample(xyz, num_samples)
     if record is not None:
-        record.add('sample', key, (idx, ))
+        record.add('sample', (xyz, ), args, idx)
     return idx
 
 

@@ -10,7 +10,7 @@ from .chunking import cat_chunks, point_chunks
 from .export import EXPORT_MAX_ELEMENTS, use_export
 from .neighbour_audit import current_audit
 from .reference import use_reference
-from .search_replay import current_record, search_key
+from .search_replay import current_record
 from .search_trees import all_finite, cloud_trees, squared_norms
 
 # Largest number of distance entries held at once by one chunk of queries
@@ -184,9 +184,9 @@ def knn(k: int,
                          "'dense' or 'tree'")
     record = current_record()
     if record is not None:
-        key = search_key(ref, query, k=k, return_dist=return_dist)
+        args = dict(k=k, return_dist=return_dist)
         if record.replaying:
-            return record.take('knn', key)
+            return record.take('knn', (ref, query), args)
     # Indices only: no graph to record. Never under autocast (--amp): in
     # float16 or bfloat16 most rows' neighbours would change.
     with torch.no_grad(), torch.autocast(query.device.type, enabled=False):
@@ -194,7 +194,7 @@ def knn(k: int,
                             return_dist, method)
     out = (idx, dist) if return_dist else idx
     if record is not None:
-        record.add('knn', key, out)
+        record.add('knn', (ref, query), args, out)
     return out
 
 

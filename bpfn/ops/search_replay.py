@@ -22,6 +22,7 @@ import contextlib
 import contextvars
 from typing import Iterator, List, Optional, Tuple
 
+import torch
 from torch import Tensor
 
 _SESSION = contextvars.ContextVar('bpfn_search_replay', default=None)
@@ -31,11 +32,12 @@ class SearchRecord:
     """Results of the searches and samplings of one run, in call order.
 
     Each entry holds the kind of call (``'knn'`` or ``'sample'``), what
-    identifies it (neighbours, shapes, dtype, device) and its outputs.
+    identifies it (neighbours, shapes, dtype, device), a copy of the points
+    it took and its outputs.
     """
 
     def __init__(self) -> None:
-        self.calls: List[Tuple[str, tuple, tuple]] = []
+        self.calls: List[Tuple[str, tuple, Tuple[Tensor, ...], object]] = []
         self._next: Optional[int] = None  # read position while replaying
 
     def __len__(self) -> int:
@@ -46,33 +48,44 @@ class SearchRecord:
         """Whether a :func:`replay_searches` block serves from it now."""
         return self._next is not None
 
-    def add(self, kind: str, key: tuple, outputs: tuple) -> None:
-        self.calls.append((kind, key, outputs))
+    def add(self, kind: str, points: Tuple[Tensor, ...], values: dict,
+            outputs: object) -> None:
+        """Record a call of ``kind`` on ``points`` with the other
+        arguments ``values``, and its ``outputs``."""
+        self.calls.append((kind, _key(points, values),
+                           tuple(p.detach().clone() for p in points),
+                           outputs))
 
-    def take(self, kind: str, key: tuple) -> tuple:
+    def take(self, kind: str, points: Tuple[Tensor, ...],
+             values: dict) -> object:
         """The outputs of the next recorded call, which must be ``kind``
-        with the same ``key``."""
-        position = self._next
+        with the same other arguments, on the same points (bitwise)."""
+        position, key = self._next, _key(points, values)
         if position >= len(self.calls):
             raise RuntimeError(
                 f'replay_searches: call {position + 1} ({kind} {key}) was '
                 f'not recorded: the record holds {len(self.calls)} calls; '
                 'replay the model and inputs that were recorded')
-        recorded_kind, recorded_key, outputs = self.calls[position]
+        recorded_kind, recorded_key, recorded, outputs = self.calls[position]
         if (recorded_kind, recorded_key) != (kind, key):
             raise RuntimeError(
                 f'replay_searches: call {position + 1} is {kind} {key}, but '
                 f'the record holds {recorded_kind} {recorded_key} there; '
                 'replay the model and inputs that were recorded')
+        if not all(torch.equal(a, b) for a, b in zip(points, recorded)):
+            raise RuntimeError(
+                f'replay_searches: call {position + 1} ({kind} {key}) takes '
+                'other points than the recorded call; replay the model and '
+                'inputs that were recorded')
         self._next = position + 1
         return outputs
 
 
-def search_key(*tensors: Tensor, **values) -> tuple:
-    """What identifies a search or sampling call in a record: the shapes,
-    dtypes and devices of its point tensors and its other arguments."""
+def _key(points: Tuple[Tensor, ...], values: dict) -> tuple:
+    """What names a call in a record and its errors: the shapes, dtypes
+    and devices of its point tensors and its other arguments."""
     return tuple((tuple(t.shape), t.dtype, t.device.type)
-                 for t in tensors) + tuple(sorted(values.items()))
+                 for t in points) + tuple(sorted(values.items()))
 
 
 @contextlib.contextmanager
@@ -94,9 +107,9 @@ def record_searches() -> Iterator[SearchRecord]:
 def replay_searches(record: SearchRecord) -> Iterator[None]:
     """Serve every neighbour search and sampling inside from ``record``.
 
-    The calls must come in the recorded order with the recorded shapes
-    (the same model and inputs); a call that does not, or a record not
-    used up by the end, raises RuntimeError.
+    The calls must come in the recorded order with the recorded arguments
+    and points (the same model and inputs); a call that does not, or a
+    record not used up by the end, raises RuntimeError.
     """
     if record.replaying:
         raise RuntimeError('replay_searches: this record is already being '

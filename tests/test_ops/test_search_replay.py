@@ -45,7 +45,7 @@ def test_replayed_forward_is_the_recorded_one_without_searching(monkeypatch):
             first = net.extract(pc1, pc2)
         # Per pyramid level: sampling and a search per downsampling layer
         # (3 + 1), then four decoder levels of searches.
-        kinds = [kind for kind, _, _ in record.calls]
+        kinds = [call[0] for call in record.calls]
         assert kinds.count('sample') == 4
         assert kinds.count('knn') == len(record) - 4 > 4
         _no_search(monkeypatch)
@@ -107,5 +107,18 @@ def test_a_call_other_than_the_recorded_one_is_refused():
             knn(5, ref, query)
     # Fewer calls than recorded.
     with pytest.raises(RuntimeError, match='1 of the 2 recorded calls'):
+        with replay_searches(record):
+            knn(5, ref, query)
+    # Other points of the same shapes (another scene, or another model's
+    # warped cloud): refused, not answered with the recorded neighbours.
+    moved = query.clone()
+    moved[0, 7, 1] += 1e-6
+    with pytest.raises(RuntimeError, match='call 1 .* other points'):
+        with replay_searches(record):
+            knn(5, ref, moved)
+    # The record holds copies: changing the recorded tensors in place
+    # afterwards does not change what a replay accepts.
+    ref.mul_(2)
+    with pytest.raises(RuntimeError, match='other points'):
         with replay_searches(record):
             knn(5, ref, query)
