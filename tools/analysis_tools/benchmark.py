@@ -45,6 +45,7 @@ import contextlib
 import copy
 import glob
 import json
+import operator
 import os
 import os.path as osp
 import resource
@@ -361,21 +362,26 @@ def interleaved(fns: Dict[str, Callable[[], None]],
     }
 
 
+def _within_rounds(mine: dict, base: dict,
+                   combine: Callable[[float, float], float]) -> tuple:
+    """Medians over the runs of ``combine(mine, base)`` (wall, CPU), each
+    run's pair taken within one round of :func:`interleaved`."""
+    pairs = list(zip(mine['rounds'], base['rounds']))
+    return tuple(statistics.median(combine(m[i], b[i]) for m, b in pairs)
+                 for i in (0, 1))
+
+
 def round_difference(mine: dict, base: dict) -> tuple:
     """Medians over the runs of ``mine - base`` (wall, CPU seconds), each
     run's difference taken within one round of :func:`interleaved`."""
-    pairs = list(zip(mine['rounds'], base['rounds']))
-    return (statistics.median(m[0] - b[0] for m, b in pairs),
-            statistics.median(m[1] - b[1] for m, b in pairs))
+    return _within_rounds(mine, base, operator.sub)
 
 
 def round_ratio(mine: dict, base: dict) -> tuple:
     """Medians over the runs of ``mine / base`` (wall, CPU), each run's
     ratio taken within one round of :func:`interleaved`: steadier on a
     shared machine than the ratio of the medians."""
-    pairs = list(zip(mine['rounds'], base['rounds']))
-    return (statistics.median(m[0] / b[0] for m, b in pairs),
-            statistics.median(m[1] / b[1] for m, b in pairs))
+    return _within_rounds(mine, base, operator.truediv)
 
 
 def forward_fn(net: torch.nn.Module, inputs: dict, reference: bool,
