@@ -167,7 +167,9 @@ def test_gpu_check_summary(tmp_path):
             dict(step='forward', config='bpfn_ft3d', path='bpfn', wall=0.05,
                  peak=2**30),
             dict(step='forward', config='bpfn_ft3d', path='reference',
-                 wall=0.2, peak=2**31)])))
+                 wall=0.2, peak=2**31),
+            dict(step='forward', config='bpfn_ft3d',
+                 path='searches replayed', wall=0.02, peak=2**30)])))
     steps = dict(gpu='Some GPU', torch='2.x', tests=dict(code=0),
                  benchmark_b1=dict(code=0), benchmark_b8=dict(code='timeout'),
                  train_fp32=dict(fp32, code=0),
@@ -177,8 +179,8 @@ def test_gpu_check_summary(tmp_path):
     tool.write_summary(steps, str(tmp_path / 'summary.md'), args)
     summary = (tmp_path / 'summary.md').read_text()
     assert '# GPU check: Some GPU' in summary
-    assert '| bpfn_ft3d | forward | 50.0 | 200.0 | 4.00x | 1.00 | 2.00 |' \
-        in summary
+    assert '| bpfn_ft3d | forward | 50.0 | 200.0 | 4.00x | 1.00 | 2.00 | ' \
+        '20.0 |' in summary
     assert '| train_fp32 | 2.0 | 1100 | 0 |' in summary
 
 

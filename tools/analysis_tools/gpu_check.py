@@ -8,9 +8,10 @@ runs, each step with its own time limit (9.5 minutes in all):
 
 1. the CUDA tests (``pytest -k cuda``: the fixture comparison with the
    original on the GPU and the GPU neighbour search);
-2. ``benchmark.py --all --compare-reference --device cuda`` at B=1 and B=8:
-   forward and training-step times and peak GPU memory of the teacher and
-   every student, against the reference path;
+2. ``benchmark.py --all --compare-reference --breakdown --device cuda`` at
+   B=1 and B=8: forward and training-step times and peak GPU memory of the
+   teacher and every student, against the reference path, and each forward
+   with its neighbour searches and sampling replayed;
 3. ``tools/train.py`` on the teacher config for a few hundred iterations at
    batch 8 on synthetic 8192-point scenes (no dataset needed), without and
    with ``--amp``: iterations per second and peak GPU memory from the run's
@@ -138,8 +139,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     bench = osp.join(REPO, 'tools', 'analysis_tools', 'benchmark.py')
     for batch, limit in ((1, 110), (8, 170)):
         steps[f'benchmark_b{batch}'] = run([
-            sys.executable, bench, '--all', '--compare-reference', '--device',
-            'cuda', '--batch-size', str(batch), '--runs', str(args.runs),
+            sys.executable, bench, '--all', '--compare-reference',
+            '--breakdown', '--device', 'cuda', '--batch-size', str(batch),
+            '--runs', str(args.runs),
             '--json', out(f'benchmark_b{batch}.json')
         ], out(f'benchmark_b{batch}.log'), limit)
 
@@ -173,28 +175,30 @@ def write_summary(steps: dict, path: str, args: argparse.Namespace) -> None:
     for batch in (1, 8):
         key = f'benchmark_b{batch}'
         json_path = osp.join(args.out_dir, f'{key}.json')
-        lines.append(f'## benchmark.py --all --compare-reference, B={batch} '
-                     f'(exit {steps[key]["code"]})')
+        lines.append(f'## benchmark.py --all --compare-reference --breakdown, '
+                     f'B={batch} (exit {steps[key]["code"]})')
         if not osp.exists(json_path):
             lines += ['(no results)', '']
             continue
         with open(json_path) as f:
             report = json.load(f)
         lines += ['| Config | Step | bpfn ms | reference ms | ratio | '
-                  'bpfn peak GiB | reference peak GiB |',
-                  '|---|---|---|---|---|---|---|']
+                  'bpfn peak GiB | reference peak GiB | searches replayed '
+                  'ms |', '|---|---|---|---|---|---|---|---|']
         rows = {(r['step'], r['config'], r['path']): r
                 for r in report['results']}
         for (step, config, which), r in rows.items():
             if which != 'bpfn':
                 continue
             ref = rows.get((step, config, 'reference'))
+            replayed = rows.get((step, config, 'searches replayed'))
             lines.append(
                 f'| {config} | {step} | {1e3 * r["wall"]:.1f} | ' +
                 (f'{1e3 * ref["wall"]:.1f} | {ref["wall"] / r["wall"]:.2f}x'
                  if ref else '- | -') +
                 f' | {r["peak"] / 2**30:.2f} | ' +
-                (f'{ref["peak"] / 2**30:.2f} |' if ref else '- |'))
+                (f'{ref["peak"] / 2**30:.2f} |' if ref else '- |') +
+                (f' {1e3 * replayed["wall"]:.1f} |' if replayed else ' - |'))
         lines += ['', f'same outputs: {report.get("same_outputs")}', '']
     lines.append(f'## tools/train.py, teacher, batch {args.batch_size}, '
                  f'{args.iters} iterations, synthetic 8192-point scenes')
