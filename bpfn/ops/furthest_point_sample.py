@@ -10,7 +10,7 @@ from torch import Tensor
 from .export import furthest_point_sample_export, use_export
 from .neighbour_audit import current_audit
 from .reference import use_reference
-from .search_replay import current_record
+from .search_replay import recorded_call
 from .threads import cpu_threads
 
 # Fewest values of a sampling step's tensors (B * N * 3) for which the torch
@@ -55,15 +55,8 @@ def furthest_point_sample(xyz: Tensor, num_samples: int) -> Tensor:
     if num_samples > num_points:
         raise ValueError(f'furthest_point_sample: cannot pick {num_samples} '
                          f'points from a cloud of {num_points}')
-    record = current_record()
-    if record is not None:
-        args = dict(num_samples=num_samples)
-        if record.replaying:
-            return record.take('sample', (xyz, ), args)
-    idx = _sample(xyz, num_samples)
-    if record is not None:
-        record.add('sample', (xyz, ), args, idx)
-    return idx
+    return recorded_call('sample', (xyz, ), dict(num_samples=num_samples),
+                         lambda: _sample(xyz, num_samples))
 
 
 def _sample(xyz: Tensor, num_samples: int) -> Tensor:

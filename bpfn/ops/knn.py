@@ -10,7 +10,7 @@ from .chunking import cat_chunks, point_chunks
 from .export import EXPORT_MAX_ELEMENTS, use_export
 from .neighbour_audit import current_audit
 from .reference import use_reference
-from .search_replay import current_record
+from .search_replay import recorded_call
 from .search_trees import all_finite, cloud_trees, squared_norms
 
 # Largest number of distance entries held at once by one chunk of queries
@@ -182,46 +182,41 @@ def knn(k: int,
     if method not in ('auto', 'dense', 'tree'):
         raise ValueError(f"knn: unknown method {method!r}, expected 'auto', "
                          "'dense' or 'tree'")
-    record = current_record()
-    if record is not None:
-        args = dict(k=k, return_dist=return_dist)
-        if record.replaying:
-            return record.take('knn', (ref, query), args)
-    # Indices only: no graph to record. Never under autocast (--amp): in
-    # float16 or bfloat16 most rows' neighbours would change.
-    with torch.no_grad(), torch.autocast(query.device.type, enabled=False):
-        idx, dist = _search(k, ref.detach(), query.detach(), max_elements,
-                            return_dist, method)
-    out = (idx, dist) if return_dist else idx
-    if record is not None:
-        record.add('knn', (ref, query), args, out)
-    return out
+    return recorded_call(
+        'knn', (ref, query), dict(k=k, return_dist=return_dist),
+        lambda: _search(k, ref, query, max_elements, return_dist, method))
 
 
 def _search(k: int, ref: Tensor, query: Tensor,
             max_elements: Optional[int], return_dist: bool,
-            method: str) -> Tuple[Tensor, Optional[Tensor]]:
+            method: str) -> Union[Tensor, Tuple[Tensor, Tensor]]:
     """The search :func:`knn` runs: the reference or export path where
     switched on, else ``method`` (``'auto'`` chosen here)."""
-    if use_reference():
-        return knn_reference(k, ref, query)
-    if use_export():
-        return knn_export(k, ref, query, max_elements)
-    max_elements = max_elements or default_max_elements(query.device)
-    if method == 'auto':
-        tree = (query.device.type == 'cpu'
-                and query.shape[1] * ref.shape[1] >= TREE_MIN_PAIRS
-                and ref.shape[1] >= 4 * k)
-        method = 'tree' if tree else 'dense'
-    audit = current_audit()
-    if method == 'tree':
-        idx, dist = knn_tree(k, ref, query, max_elements,
-                             need_dist=return_dist or audit is not None)
-    else:
-        idx, dist = knn_dense(k, ref, query, max_elements)
-    if audit is not None:
-        audit.compare_knn(idx, dist, *knn_export(k, ref, query))
-    return idx, dist
+    # Indices only: no graph to record. Never under autocast (--amp): in
+    # float16 or bfloat16 most rows' neighbours would change.
+    with torch.no_grad(), torch.autocast(query.device.type, enabled=False):
+        ref, query = ref.detach(), query.detach()
+        if use_reference():
+            idx, dist = knn_reference(k, ref, query)
+            return (idx, dist) if return_dist else idx
+        if use_export():
+            idx, dist = knn_export(k, ref, query, max_elements)
+            return (idx, dist) if return_dist else idx
+        max_elements = max_elements or default_max_elements(query.device)
+        if method == 'auto':
+            tree = (query.device.type == 'cpu'
+                    and query.shape[1] * ref.shape[1] >= TREE_MIN_PAIRS
+                    and ref.shape[1] >= 4 * k)
+            method = 'tree' if tree else 'dense'
+        audit = current_audit()
+        if method == 'tree':
+            idx, dist = knn_tree(k, ref, query, max_elements,
+                                 need_dist=return_dist or audit is not None)
+        else:
+            idx, dist = knn_dense(k, ref, query, max_elements)
+        if audit is not None:
+            audit.compare_knn(idx, dist, *knn_export(k, ref, query))
+    return (idx, dist) if return_dist else idx
 
 
 def knn_dense(k: int,

@@ -20,7 +20,7 @@ Example::
 """
 import contextlib
 import contextvars
-from typing import Iterator, List, Optional, Tuple
+from typing import Callable, Iterator, List, Optional, Tuple
 
 import torch
 from torch import Tensor
@@ -132,3 +132,24 @@ def current_record() -> Optional[SearchRecord]:
     """The record of the enclosing :func:`record_searches` or
     :func:`replay_searches`, if any."""
     return _SESSION.get()
+
+
+def recorded_call(kind: str, points: Tuple[Tensor, ...], values: dict,
+                  compute: Callable[[], object]) -> object:
+    """``compute()``, recorded inside :func:`record_searches` and served
+    from the record inside :func:`replay_searches` instead of computed.
+
+    Args:
+        kind (str): The op, ``'knn'`` or ``'sample'``.
+        points (tuple[Tensor]): The point tensors the call takes.
+        values (dict): Its other arguments.
+        compute (Callable): Computes the outputs.
+    """
+    record = current_record()
+    if record is None:
+        return compute()
+    if record.replaying:
+        return record.take(kind, points, values)
+    outputs = compute()
+    record.add(kind, points, values, outputs)
+    return outputs
